@@ -1,0 +1,250 @@
+import ky, { TimeoutError } from 'ky';
+import { TransientError, UsageError } from '../errors.js';
+import { redactor } from '../output/redact.js';
+import { mapHttpError } from './error-mapping.js';
+import { RateLimiterRegistry, systemClock, type Clock } from './rate-limiter.js';
+import {
+  DEFAULT_RETRY_POLICY,
+  decideRetry,
+  isBeforeSendCode,
+  parseRetryAfter,
+  type FailureKind,
+  type RetryPolicy,
+} from './retry.js';
+
+/** The vendor media type the OpenAPI renderings show as optional; sending it is harmless. */
+export const VENDOR_ACCEPT = 'application/vnd.api+json; version=1.0';
+
+export type HttpMethod = 'GET' | 'POST';
+
+export interface RequestSpec {
+  /** Endpoint id from api/endpoints.json: names the rate limiter and the error mapping. */
+  endpoint: string;
+  method: HttpMethod;
+  /** Path below the base URL, starting with '/'. */
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  json?: unknown;
+  /** Bearer token needed (default true). */
+  auth?: boolean;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+export interface ApiResponse<T> {
+  status: number;
+  body: T;
+  headers: Headers;
+  requestId?: string;
+}
+
+/** Hands out bearer tokens; renew() is called once after a 401 on the given token. */
+export interface TokenSource {
+  current(): Promise<string>;
+  renew(rejected: string): Promise<string>;
+}
+
+export interface HttpLogger {
+  debug(message: string): void;
+}
+
+export interface ApiClientOptions {
+  baseUrl: string;
+  timeoutMs: number;
+  logger: HttpLogger;
+  tokens?: TokenSource;
+  retryPolicy?: RetryPolicy;
+  rateLimiters?: RateLimiterRegistry;
+  clock?: Clock;
+  random?: () => number;
+}
+
+const REQUEST_ID_HEADERS = ['x-request-id', 'x-amzn-requestid', 'x-correlation-id', 'request-id'];
+
+function requestIdOf(headers: Headers): string | undefined {
+  for (const name of REQUEST_ID_HEADERS) {
+    const value = headers.get(name);
+    if (value) return value;
+  }
+  return undefined;
+}
+
+export function buildUrl(baseUrl: string, path: string, query?: RequestSpec['query']): URL {
+  const url = new URL(baseUrl.replace(/\/+$/, '') + path);
+  for (const [key, value] of Object.entries(query ?? {})) {
+    if (value !== undefined && value !== '') url.searchParams.set(key, String(value));
+  }
+  return url;
+}
+
+async function readBody(response: Response): Promise<unknown> {
+  const text = await response.text();
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function networkCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current; depth += 1) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * The only code that speaks HTTP to the API: base URL, Authorization, the vendor Accept header,
+ * timeout, rate limiting, retries and error mapping.
+ */
+export class ApiClient {
+  readonly baseUrl: string;
+  private readonly options: ApiClientOptions;
+  private readonly policy: RetryPolicy;
+  private readonly clock: Clock;
+
+  constructor(options: ApiClientOptions) {
+    this.options = options;
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.policy = options.retryPolicy ?? DEFAULT_RETRY_POLICY;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  get rateLimiters(): RateLimiterRegistry | undefined {
+    return this.options.rateLimiters;
+  }
+
+  async request<T>(spec: RequestSpec): Promise<ApiResponse<T>> {
+    const url = buildUrl(this.baseUrl, spec.path, spec.query);
+    const needsAuth = spec.auth ?? true;
+    const tokens = this.options.tokens;
+    if (needsAuth && !tokens) throw new UsageError('this command needs credentials; run `tcb auth login` first');
+    let token = needsAuth ? await tokens!.current() : undefined;
+    let renewedAfter401 = false;
+
+    for (let attempt = 0; ; ) {
+      const limiter = token ? this.options.rateLimiters?.get(spec.endpoint, token) : undefined;
+      await limiter?.acquire();
+      const started = this.clock.now();
+      let failure: FailureKind;
+      let retryAfterMs: number | undefined;
+      try {
+        const response = await this.send(spec, url, token);
+        const duration = this.clock.now() - started;
+        const requestId = requestIdOf(response.headers);
+        this.log(
+          `← ${response.status} ${spec.method} ${url.pathname}${url.search} ${duration}ms${requestId ? ` request-id=${requestId}` : ''}`,
+        );
+        const body = await readBody(response);
+        if (response.ok) {
+          limiter?.reward();
+          return { status: response.status, body: body as T, headers: response.headers, requestId };
+        }
+        retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), Date.now());
+        if (response.status === 401 && needsAuth && !renewedAfter401) {
+          renewedAfter401 = true;
+          this.log('  token refused (401): creating a new token and repeating the request once');
+          token = await tokens!.renew(token!);
+          continue;
+        }
+        if (response.status === 429) limiter?.penalize(retryAfterMs);
+        const mapped = mapHttpError({
+          status: response.status,
+          body,
+          method: spec.method,
+          url: url.toString(),
+          retryAfterMs,
+          endpoint: spec.endpoint,
+        });
+        if (spec.endpoint === 'token-create' && response.status === 429) throw mapped;
+        failure = { kind: 'status', status: response.status };
+        const decision = decideRetry(spec.method, failure, attempt, retryAfterMs, this.policy, this.options.random);
+        if (!decision.retry) throw this.finalError(mapped, decision, spec, failure);
+        this.log(`  retrying in ${decision.delayMs}ms (attempt ${attempt + 2} of ${this.policy.maxRetries + 1})`);
+        await this.clock.sleep(decision.delayMs);
+        attempt += 1;
+        continue;
+      } catch (error) {
+        if (!(error instanceof TimeoutError) && !(error instanceof TypeError) && !isFetchAbort(error)) throw error;
+        if (spec.signal?.aborted) throw error;
+        const duration = this.clock.now() - started;
+        const code = networkCode(error);
+        failure =
+          error instanceof TimeoutError ? { kind: 'timeout' } : { kind: 'network', beforeSend: isBeforeSendCode(code) };
+        this.log(
+          `← ${failure.kind === 'timeout' ? 'timeout' : `network error ${code ?? ''}`.trim()} ${spec.method} ${url.pathname} ${duration}ms`,
+        );
+        const decision = decideRetry(spec.method, failure, attempt, undefined, this.policy, this.options.random);
+        if (!decision.retry) throw this.networkError(error, failure, spec, url, code);
+        this.log(`  retrying in ${decision.delayMs}ms (attempt ${attempt + 2} of ${this.policy.maxRetries + 1})`);
+        await this.clock.sleep(decision.delayMs);
+        attempt += 1;
+      }
+    }
+  }
+
+  private async send(spec: RequestSpec, url: URL, token: string | undefined): Promise<Response> {
+    const headers: Record<string, string> = { Accept: VENDOR_ACCEPT, ...spec.headers };
+    if (token) {
+      redactor.addSecret(token);
+      headers.Authorization = `Bearer ${token}`;
+    }
+    this.log(`→ ${spec.method} ${url.toString()}`);
+    return ky(url, {
+      method: spec.method,
+      headers,
+      json: spec.json,
+      timeout: this.options.timeoutMs,
+      retry: 0,
+      throwHttpErrors: false,
+      signal: spec.signal,
+    });
+  }
+
+  private finalError(
+    mapped: Error,
+    decision: { retry: false; reason: string; retryAfterMs?: number },
+    spec: RequestSpec,
+    failure: FailureKind,
+  ): Error {
+    if (decision.reason === 'retry-after-too-long' && decision.retryAfterMs !== undefined) {
+      const seconds = Math.ceil(decision.retryAfterMs / 1000);
+      return new TransientError(
+        `the API asked to wait ${seconds} s before retrying, longer than tcb waits (${Math.round(this.policy.maxRetryAfterMs / 1000)} s)`,
+        { code: 'retry_after_too_long', hint: `try again after ${new Date(Date.now() + decision.retryAfterMs).toISOString()}`, details: { retry_after_seconds: seconds }, httpStatus: failure.kind === 'status' ? failure.status : undefined },
+      );
+    }
+    // A POST answered with a 5xx other than 503 may have been processed: say so.
+    if (spec.method === 'POST' && failure.kind === 'status' && failure.status >= 500 && failure.status !== 503) {
+      (mapped as { details?: Record<string, unknown> }).details = { outcome: 'unknown' };
+    }
+    return mapped;
+  }
+
+  private networkError(error: unknown, failure: FailureKind, spec: RequestSpec, url: URL, code: string | undefined): Error {
+    const outcomeUnknown = spec.method === 'POST' && !(failure.kind === 'network' && failure.beforeSend);
+    const what = failure.kind === 'timeout' ? `timed out after ${Math.round(this.options.timeoutMs / 1000)} s` : `failed (${code ?? (error as Error).message})`;
+    return new TransientError(`request to ${url.origin} ${what}`, {
+      code: failure.kind === 'timeout' ? 'timeout' : 'network_error',
+      hint: outcomeUnknown
+        ? 'the request may have reached the API; its outcome is unknown, so it was not resent'
+        : failure.kind === 'timeout'
+          ? 'raise --timeout or try again later'
+          : 'check the base URL and the network',
+      details: outcomeUnknown ? { outcome: 'unknown' } : undefined,
+      cause: error,
+    });
+  }
+
+  private log(message: string): void {
+    this.options.logger.debug(message);
+  }
+}
+
+function isFetchAbort(error: unknown): boolean {
+  return error instanceof Error && error.name === 'AbortError';
+}

@@ -1,0 +1,149 @@
+import { createRequire } from 'node:module';
+import { Command, Option } from 'commander';
+import type { CommandContext } from './context.js';
+
+/**
+ * The command registry. Only commander and this file load at start-up: each command's module
+ * (and everything it needs: ky, conf, chalk, tables) is imported when the command runs, so
+ * `tcb --version` and `tcb --help` stay fast.
+ */
+export type CommandInput = { args: unknown[]; opts: Record<string, unknown>; command: Command };
+export type CommandModule = { default: (ctx: CommandContext, input: CommandInput) => Promise<void> };
+
+/** Set by the running command, so the top level reports errors in the right format. */
+export const invocation: { context?: CommandContext } = {};
+
+function lazy(load: () => Promise<CommandModule>) {
+  return async (...actionArgs: unknown[]) => {
+    const command = actionArgs[actionArgs.length - 1] as Command;
+    const args = actionArgs.slice(0, -2);
+    const { createContext } = await import('./context.js');
+    const context = createContext(command.optsWithGlobals());
+    invocation.context = context;
+    const module = await load();
+    await module.default(context, { args, opts: command.opts(), command });
+  };
+}
+
+function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
+}
+
+function readVersion(): string {
+  const require = createRequire(import.meta.url);
+  return (require('../package.json') as { version: string }).version;
+}
+
+const PAGE_OPTIONS = (command: Command): Command =>
+  command
+    .option('--page <n>', 'page to fetch (from 1)')
+    .option('--limit <n>', 'items per page')
+    .option('--all', 'fetch every page, streaming them in order');
+
+const FILTER_OPTIONS = (command: Command): Command =>
+  command
+    .option('--department-id <id>', 'only this department')
+    .option('--operation-id <id>', 'only this operation')
+    .option('--process-id <id>', 'only this process or sub-process');
+
+export function buildProgram(): Command {
+  const program = new Command('tcb')
+    // Errors become UsageError (exit 2) at the top level, in the error envelope.
+    .exitOverride()
+    .configureOutput({ outputError: () => {} })
+    .description('Administer a Truecaller for Business account through the Verified Business API')
+    .version(readVersion(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .option('--profile <name>', 'stored profile to use (env TCB_PROFILE; default "default")')
+    .option('--base-url <url>', 'API root (env TCB_BASE_URL)')
+    .addOption(new Option('--format <format>', 'output format (env TCB_FORMAT; default table on a TTY, else json)').choices(['table', 'json', 'ndjson', 'csv']))
+    .option('--json', 'same as --format json')
+    .option('--no-color', 'no colour (also NO_COLOR; FORCE_COLOR forces it on)')
+    .option('--timeout <seconds>', 'per-request timeout in seconds (env TCB_TIMEOUT; default 30)')
+    .option('--verbose', 'log HTTP requests on stderr, secrets redacted (env TCB_DEBUG=1)')
+    .option('--quiet', 'no progress or info lines')
+    .option('--yes', 'answer yes to confirmations (needed for destructive work without a TTY)')
+    .addHelpText(
+      'after',
+      examples(
+        'tcb auth login',
+        'tcb labels list',
+        'tcb feature-sets list --all --format csv > feature-sets.csv',
+        'tcb sandbox   # a local emulator of the API to try everything',
+      ) + '\nDocs: README.md. Exit codes: 0 ok, 2 usage, 3 auth, 4 API rejected, 5 transient, 6 partial, 7 wait timeout, 130 interrupted.\n',
+    );
+
+  // --- auth ---
+  const auth = program.command('auth').description('log in, inspect and forget credentials');
+  auth
+    .command('login')
+    .description('store a profile after proving the key pair by creating a token')
+    .option('--client-account-id <id>', 'client account id (env TCB_CLIENT_ACCOUNT_ID)')
+    .option('--key-id <id>', 'API key id (env TCB_KEY_ID)')
+    .option('--api-key-stdin', 'read the secret API key from stdin (or set TCB_API_KEY)')
+    .addHelpText(
+      'after',
+      examples(
+        'tcb auth login                       # prompts on a terminal',
+        'printf %s "$SECRET" | tcb auth login --client-account-id ID --key-id KEY --api-key-stdin',
+        'tcb auth login --profile staging --base-url http://127.0.0.1:8787',
+      ),
+    )
+    .action(lazy(() => import('./commands/auth/login.js')));
+  auth
+    .command('status')
+    .description('show profiles, the active one, base URL and token age (never a secret)')
+    .addHelpText('after', examples('tcb auth status', 'tcb auth status --json | jq .profiles'))
+    .action(lazy(() => import('./commands/auth/status.js')));
+  auth
+    .command('token')
+    .description('print a valid bearer token (cached or fresh) for scripts')
+    .addHelpText('after', examples('curl -H "Authorization: Bearer $(tcb auth token)" "$TCB_BASE_URL/clients/$ID/labels"'))
+    .action(lazy(() => import('./commands/auth/token.js')));
+  auth
+    .command('logout')
+    .description("forget the profile's secret and cached token")
+    .addHelpText('after', examples('tcb auth logout', 'tcb auth logout --profile staging'))
+    .action(lazy(() => import('./commands/auth/logout.js')));
+
+  // --- labels ---
+  const labels = program.command('labels').description('dynamic caller-ID labels');
+  PAGE_OPTIONS(labels.command('list').description('list dynamic labels (labels-get)'))
+    .addHelpText('after', examples('tcb labels list', 'tcb labels list --all --format ndjson | jq -r .id'))
+    .action(lazy(() => import('./commands/labels/list.js')));
+
+  // --- feature sets ---
+  const featureSets = program.command('feature-sets').description('feature sets (to find a featureSetId)');
+  FILTER_OPTIONS(PAGE_OPTIONS(featureSets.command('list').description('list feature sets (feature-sets-get)')))
+    .addHelpText(
+      'after',
+      examples('tcb feature-sets list', 'tcb feature-sets list --all --department-id 8e16b0d3-... --format csv'),
+    )
+    .action(lazy(() => import('./commands/feature-sets/list.js')));
+
+  // --- numbers (issue 3) ---
+
+  // --- call reasons and batches (issue 6) ---
+
+  // --- exports (issue 4) ---
+
+  // --- webhooks (issue 5) ---
+
+  // --- sandbox ---
+  program
+    .command('sandbox')
+    .description('run the built-in API emulator on 127.0.0.1 (for trying tcb and testing scripts)')
+    .option('--port <n>', 'port to listen on (0 picks a free one)', '8787')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--token-lifetime <seconds>', 'token lifetime in seconds', '3600')
+    .option('--token-quota <n>', 'tokens per key per quota window', '10')
+    .option('--latency <ms>', 'delay added to every API answer', '0')
+    .option('--failure-rate <0..1>', 'share of API requests answered with a 503', '0')
+    .addHelpText(
+      'after',
+      examples('tcb sandbox', 'tcb sandbox --port 0 --token-lifetime 60 --failure-rate 0.1'),
+    )
+    .action(lazy(() => import('./commands/sandbox.js')));
+
+  return program;
+}

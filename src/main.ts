@@ -1,0 +1,42 @@
+import { CommanderError } from 'commander';
+import { buildProgram, invocation } from './cli.js';
+import { installInterruptHandlers } from './util/interrupt.js';
+
+/** Writing to a closed pipe (`tcb … | head -1`) ends quietly with status 0. */
+function exitQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(0);
+      throw error;
+    });
+  }
+}
+
+/** The one place where an error becomes an exit code. */
+export async function main(argv: string[] = process.argv): Promise<void> {
+  exitQuietlyOnClosedPipe();
+  installInterruptHandlers();
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
+        process.exitCode = 0;
+        return;
+      }
+      const { UsageError } = await import('./errors.js');
+      error = new UsageError(error.message.replace(/^error:\s*/i, ''), {
+        hint: 'run the command with --help for its usage',
+      });
+    }
+    process.exitCode = await report(error, program.opts());
+  }
+}
+
+async function report(error: unknown, flags: Record<string, unknown>): Promise<number> {
+  const { isTcbError } = await import('./errors.js');
+  const output = invocation.context?.output ?? (await import('./context.js')).fallbackOutput(flags);
+  output.error(error);
+  return isTcbError(error) ? error.exitCode : 1;
+}

@@ -1,0 +1,40 @@
+import { removePendingTempFiles } from '../output/atomic-file.js';
+
+/**
+ * Ctrl-C handling. Commands that can stop cleanly (uploads writing a journal) subscribe with
+ * onInterrupt() and finish in their own time, ending with InterruptedError (exit 130). With no
+ * subscriber, or on a second Ctrl-C, the process removes its temporary files and exits 130.
+ */
+const controller = new AbortController();
+let subscribers = 0;
+let installed = false;
+
+export const interruptSignal: AbortSignal = controller.signal;
+
+export function onInterrupt(handler: () => void): () => void {
+  subscribers += 1;
+  controller.signal.addEventListener('abort', handler, { once: true });
+  return () => {
+    subscribers -= 1;
+    controller.signal.removeEventListener('abort', handler);
+  };
+}
+
+async function exitInterrupted(): Promise<never> {
+  await removePendingTempFiles().catch(() => {});
+  process.exit(130);
+}
+
+export function installInterruptHandlers(): void {
+  if (installed) return;
+  installed = true;
+  const handle = () => {
+    if (controller.signal.aborted || subscribers === 0) {
+      void exitInterrupted();
+      return;
+    }
+    controller.abort();
+  };
+  process.on('SIGINT', handle);
+  process.on('SIGTERM', handle);
+}
