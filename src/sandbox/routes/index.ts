@@ -1,0 +1,8 @@
+// The route table. To add endpoints, write a module exporting RouteDefinition[]
+// (id = the endpoint id from endpoints.json) and list it here; the core needs no change.
+import type { RouteDefinition } from '../types.js';
+import { tokenRoutes } from './token.js';
+import { labelRoutes } from './labels.js';
+import { featureSetRoutes } from './feature-sets.js';
+
+export const routes: readonly RouteDefinition[] = [...tokenRoutes, ...labelRoutes, ...featureSetRoutes];

@@ -1,0 +1,147 @@
+// The sandbox: an in-memory emulator of the Verified Business API on node:http.
+// This module wires the parts together and is the only one other code imports.
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { InjectedFailure, SandboxHandle, SandboxKnobs, SandboxOptions } from './types.js';
+import { createState } from './state.js';
+import { cloneKnobs, defaultKnobs, mergeKnobs } from './knobs.js';
+import { bumpExtra, countResponse, createCounters, resetCounters, snapshotCounters } from './counters.js';
+import { FailureInjector, planFailure } from './failures.js';
+import { SlidingWindowLimiter } from './sliding-window.js';
+import { Router } from './router.js';
+import { routes } from './routes/index.js';
+import { handleApiRequest } from './pipeline.js';
+import type { SandboxRuntime } from './pipeline.js';
+import { handleControlRequest, isControlPath } from './control.js';
+import type { SandboxControls } from './control.js';
+import { BodyTooLargeError, readBody, writeResponse } from './http-io.js';
+import { slugResponse } from './errors.js';
+import { SEED_FULL_ACCESS_KEY, SEED_RESTRICTED_KEY, SEED_CLIENT_ACCOUNT_ID } from './seed.js';
+
+export type {
+  AccessArea,
+  FailureMode,
+  InjectedFailure,
+  RateLimit,
+  RouteContext,
+  RouteDefinition,
+  RouteResponse,
+  SandboxCounters,
+  SandboxCredentials,
+  SandboxHandle,
+  SandboxKnobs,
+  SandboxOptions,
+} from './types.js';
+export type { SandboxState } from './state.js';
+export { describeSandbox } from './describe.js';
+
+export async function startSandbox(options: SandboxOptions = {}): Promise<SandboxHandle> {
+  const { port = 0, host = '127.0.0.1', ...knobOptions } = options;
+  let knobs = mergeKnobs(defaultKnobs(), knobOptions);
+  const state = createState();
+  const counters = createCounters();
+  const injector = new FailureInjector();
+  const router = new Router(routes);
+  const endpointIds = router.endpointIds();
+  let url = '';
+
+  const runtime: SandboxRuntime = {
+    router,
+    state,
+    counters,
+    injector,
+    rateLimiter: new SlidingWindowLimiter(),
+    knobs: () => knobs,
+    baseUrl: () => url,
+  };
+
+  const configure = (patch: unknown): SandboxKnobs => {
+    knobs = mergeKnobs(knobs, patch);
+    return cloneKnobs(knobs);
+  };
+
+  const controls: SandboxControls = {
+    counters: () => snapshotCounters(counters),
+    knobs: () => cloneKnobs(knobs),
+    configure,
+    inject: (failure) => {
+      const planned = planFailure(failure, endpointIds);
+      injector.add(planned);
+      return { ...planned };
+    },
+    pendingFailures: () => injector.pending(),
+    reset: () => {
+      resetCounters(counters);
+      injector.clear();
+    },
+  };
+
+  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    res.setHeader('X-Request-Id', randomUUID());
+    const method = req.method ?? 'GET';
+    const requestUrl = new URL(req.url ?? '/', 'http://sandbox.invalid');
+    const rawBody = await readBody(req);
+
+    if (isControlPath(requestUrl.pathname)) {
+      writeResponse(res, handleControlRequest(controls, method, requestUrl.pathname, rawBody));
+      return;
+    }
+
+    if (knobs.latencyMs > 0) await sleep(knobs.latencyMs);
+    const outcome = await handleApiRequest(runtime, { method, url: requestUrl, headers: req.headers, rawBody });
+    if (outcome.kind === 'drop') {
+      bumpExtra(counters, 'droppedConnections');
+      req.socket.destroy();
+      return;
+    }
+    countResponse(counters, outcome.response.status);
+    writeResponse(res, outcome.response);
+  }
+
+  const server = createServer((req, res) => {
+    serve(req, res).catch((error: unknown) => {
+      if (res.headersSent || res.destroyed) return;
+      const response =
+        error instanceof BodyTooLargeError
+          ? slugResponse(413, 'payload-too-large', error.message, { Connection: 'close' })
+          : slugResponse(500, 'internal-server-error', `sandbox error: ${(error as Error).message}`);
+      countResponse(counters, response.status);
+      writeResponse(res, response);
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const boundPort = (server.address() as AddressInfo).port;
+  url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port: boundPort,
+    credentials: { clientAccountId: SEED_CLIENT_ACCOUNT_ID, ...SEED_FULL_ACCESS_KEY },
+    restrictedCredentials: { clientAccountId: SEED_CLIENT_ACCOUNT_ID, ...SEED_RESTRICTED_KEY },
+    counters: controls.counters,
+    configure: (patch: Partial<SandboxKnobs>) => configure(patch),
+    inject: (failure: InjectedFailure) => {
+      controls.inject(failure);
+    },
+    state,
+    close: () => {
+      closing ??= new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        // Keep-alive sockets would otherwise hold close() open.
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}
