@@ -98,7 +98,7 @@ export function buildProgram(): Command {
   auth
     .command('token')
     .description('print a valid bearer token (cached or fresh) for scripts')
-    .addHelpText('after', examples('curl -H "Authorization: Bearer $(tcb auth token)" "$TCB_BASE_URL/clients/$ID/labels"'))
+    .addHelpText('after', examples('tcb auth token', 'curl -H "Authorization: Bearer $(tcb auth token)" "$TCB_BASE_URL/clients/$ID/labels"'))
     .action(lazy(() => import('./commands/auth/token.js')));
   auth
     .command('logout')

@@ -145,6 +145,7 @@ export class Output {
     const table = new Table({
       head: head.map((h) => this.color.bold(h)),
       style: { head: [], border: [] },
+      chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
       wordWrap: false,
     });
     for (const row of rows) table.push(row.map(tableCell));
