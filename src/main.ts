@@ -1,5 +1,4 @@
-import { CommanderError } from 'commander';
-import { buildProgram, invocation } from './cli.js';
+import { buildProgram, commander, invocation } from './cli.js';
 import { installInterruptHandlers } from './util/interrupt.js';
 
 /** Writing to a closed pipe (`tcb … | head -1`) ends quietly with status 0. */
@@ -20,7 +19,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    if (error instanceof CommanderError) {
+    if (error instanceof commander.CommanderError) {
       if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
         process.exitCode = 0;
         return;

@@ -1,5 +1,3 @@
-import { removePendingTempFiles } from '../output/atomic-file.js';
-
 /**
  * Ctrl-C handling. Commands that can stop cleanly (uploads writing a journal) subscribe with
  * onInterrupt() and finish in their own time, ending with InterruptedError (exit 130). With no
@@ -21,6 +19,8 @@ export function onInterrupt(handler: () => void): () => void {
 }
 
 async function exitInterrupted(): Promise<never> {
+  // Imported here, not at start-up: only an interrupted run needs it.
+  const { removePendingTempFiles } = await import('../output/atomic-file.js');
   await removePendingTempFiles().catch(() => {});
   process.exit(130);
 }
