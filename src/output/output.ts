@@ -144,8 +144,7 @@ export class Output {
   renderTable(head: readonly string[], rows: readonly unknown[][]): string {
     const table = new Table({
       head: head.map((h) => this.color.bold(h)),
-      style: { head: [], border: [] },
-      chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+      style: { head: [], border: [], compact: true },
       wordWrap: false,
     });
     for (const row of rows) table.push(row.map(tableCell));
