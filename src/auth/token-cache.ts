@@ -83,7 +83,9 @@ export class TokenCache {
 
   async withLock<T>(work: () => Promise<T>): Promise<T> {
     await ensurePrivateDir(this.configDir);
-    const release = await lockfile.lock(this.configDir, {
+    // proper-lockfile tracks locks by the path given, so lock the cache file itself (it need not
+    // exist: realpath is off) rather than the directory other modules may lock too.
+    const release = await lockfile.lock(this.file, {
       lockfilePath: path.join(this.configDir, 'tokens.lock'),
       realpath: false,
       stale: 15_000,

@@ -25,14 +25,22 @@ async function exitInterrupted(): Promise<never> {
   process.exit(130);
 }
 
+/** A repeat of the signal sooner than this after the first is an echo, not the user pressing Ctrl-C again. */
+const SIGNAL_ECHO_MS = 250;
+
 export function installInterruptHandlers(): void {
   if (installed) return;
   installed = true;
+  let firstAt = 0;
   const handle = () => {
+    // when-exit (loaded by conf → atomically) re-sends the signal to this process right after the
+    // first one; that echo arrives within milliseconds and must not count as a second Ctrl-C.
+    if (controller.signal.aborted && Date.now() - firstAt < SIGNAL_ECHO_MS) return;
     if (controller.signal.aborted || subscribers === 0) {
       void exitInterrupted();
       return;
     }
+    firstAt = Date.now();
     controller.abort();
   };
   process.on('SIGINT', handle);

@@ -1,0 +1,9 @@
+import type { CommandInput } from '../../cli.js';
+import type { CommandContext } from '../../context.js';
+import { parseExportOptions, runExport } from '../../services/exports.js';
+
+/** tcb cmb export: Call Me Back requests (cmb-logs-v1, or the webhook store with --source webhook). */
+export default async function cmbExport(ctx: CommandContext, { opts }: CommandInput): Promise<void> {
+  const options = parseExportOptions('cmb', opts, ctx.settings);
+  await runExport(ctx, options);
+}

@@ -1,0 +1,9 @@
+import type { CommandInput } from '../../cli.js';
+import type { CommandContext } from '../../context.js';
+import { parseExportOptions, runExport } from '../../services/exports.js';
+
+/** tcb feedback export: User Feedback responses (user-feedback-logs-v1, or the webhook store with --source webhook). */
+export default async function feedbackExport(ctx: CommandContext, { opts }: CommandInput): Promise<void> {
+  const options = parseExportOptions('feedback', opts, ctx.settings);
+  await runExport(ctx, options);
+}

@@ -1,0 +1,246 @@
+import { statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { ApiError, TransientError, UsageError } from '../../src/errors.js';
+import { exportFormat, parseExportOptions } from '../../src/services/exports.js';
+import { planApiRun, toUnit, type ApiCursor } from '../../src/services/export/api-source.js';
+import { BoundaryTracker, detectTimeColumn, fingerprint, parseRowTime } from '../../src/services/export/boundary.js';
+import { csvBatches, normaliseHeader, recordBatches } from '../../src/services/export/csv-records.js';
+import { tableColumnsFor } from '../../src/services/export/sink.js';
+import { ExportStateStore, exportStateKey } from '../../src/services/export/state.js';
+import type { ExportOptions } from '../../src/services/export/types.js';
+import { planWebhookRun } from '../../src/services/export/webhook-source.js';
+import { tempDir } from '../helpers/cli.js';
+
+async function collect(batches: AsyncIterable<Record<string, unknown>[]>): Promise<Record<string, unknown>[][]> {
+  const out: Record<string, unknown>[][] = [];
+  for await (const batch of batches) out.push(batch);
+  return out;
+}
+
+describe('csvBatches', () => {
+  it('parses BOM, CRLF, quoted commas and newlines, keyed by the header', async () => {
+    const reader = csvBatches('\uFEFFid,note\r\n1,"a, b"\r\n2,"line1\nline2"\r\n');
+    const batches = await collect(reader.batches);
+    expect(reader.columns()).toEqual(['id', 'note']);
+    expect(batches).toEqual([[{ id: '1', note: 'a, b' }, { id: '2', note: 'line1\nline2' }]]);
+  });
+
+  it('streams in batches of the given size, chunk boundaries anywhere', async () => {
+    const text = `n\n${Array.from({ length: 25 }, (_, i) => i).join('\n')}\n`;
+    // One byte per chunk: rows straddle chunk boundaries.
+    const reader = csvBatches(Readable.from(text.split('')), 10);
+    const batches = await collect(reader.batches);
+    expect(batches.map((b) => b.length)).toEqual([10, 10, 5]);
+    expect(batches.flat().map((r) => r.n)).toEqual(Array.from({ length: 25 }, (_, i) => String(i)));
+  });
+
+  it('pads short rows, drops extra cells and names blank or repeated headers', async () => {
+    expect(normaliseHeader(['a', '', 'a', ' b '])).toEqual(['a', 'column_2', 'a_2', 'b']);
+    const reader = csvBatches('a,b,c\n1\n1,2,3,4\n');
+    expect((await collect(reader.batches)).flat()).toEqual([
+      { a: '1', b: '', c: '' },
+      { a: '1', b: '2', c: '3' },
+    ]);
+  });
+
+  it('gives the header of a header-only file and no rows', async () => {
+    const reader = csvBatches('a,b\r\n');
+    expect(await collect(reader.batches)).toEqual([]);
+    expect(reader.columns()).toEqual(['a', 'b']);
+  });
+
+  it('reports malformed CSV as an API error (exit 4)', async () => {
+    const reader = csvBatches('a,b\n"unterminated,1\n');
+    await expect(collect(reader.batches)).rejects.toBeInstanceOf(ApiError);
+  });
+
+  it('batches JSON records with the union of their keys', async () => {
+    const reader = recordBatches([{ a: 1 }, { b: 2 }], 1);
+    expect(await collect(reader.batches)).toEqual([[{ a: 1, b: null }], [{ a: null, b: 2 }]]);
+    expect(reader.columns()).toEqual(['a', 'b']);
+  });
+});
+
+describe('boundary handling', () => {
+  it('finds the time column and reads its cells', () => {
+    expect(detectTimeColumn(['request_id', 'requested_at', 'created_at'])).toBe('requested_at');
+    expect(detectTimeColumn(['id', 'CreatedAt'])).toBe('CreatedAt');
+    expect(detectTimeColumn(['id', 'name'])).toBeUndefined();
+    expect(parseRowTime('2026-05-01T10:00:00Z')).toBe(Date.UTC(2026, 4, 1, 10));
+    expect(parseRowTime('2026-05-01 10:00:00')).toBe(Date.UTC(2026, 4, 1, 10));
+    expect(parseRowTime('1753945760')).toBe(1_753_945_760_000);
+    expect(parseRowTime('1753945760123')).toBe(1_753_945_760_123);
+    expect(parseRowTime('NA')).toBeUndefined();
+  });
+
+  it('drops rows the previous run exported and remembers the rows near its cursor', () => {
+    const columns = ['id', 'requested_at'];
+    const at = (id: string, iso: string) => ({ id, requested_at: iso });
+    const cursor1 = Date.parse('2026-05-01T12:00:00Z');
+    const first = new BoundaryTracker(new Set(), cursor1, 15 * 60_000);
+    first.setColumns(columns);
+    const run1 = [at('old', '2026-05-01T09:00:00Z'), at('edge', '2026-05-01T11:55:00Z'), at('on', '2026-05-01T12:00:00Z')];
+    expect(run1.map((r) => first.admit(r))).toEqual([true, true, true]);
+    // Only the rows within the window of the cursor are remembered.
+    expect(first.fingerprints()).toEqual([fingerprint(run1[1]!, columns), fingerprint(run1[2]!, columns)]);
+
+    // The server repeats the row on the boundary (inclusive ranges): it is not exported twice.
+    const second = new BoundaryTracker(new Set(first.fingerprints()), Date.parse('2026-05-01T18:00:00Z'));
+    second.setColumns(columns);
+    expect(second.admit(at('on', '2026-05-01T12:00:00Z'))).toBe(false);
+    expect(second.admit(at('new', '2026-05-01T12:00:00Z'))).toBe(true);
+    expect(second.skipped).toBe(1);
+  });
+
+  it('remembers every row when there is no time column, up to a cap', () => {
+    const tracker = new BoundaryTracker(new Set(), Date.now(), 60_000, 2);
+    tracker.setColumns(['id']);
+    for (const id of ['a', 'b', 'c']) tracker.admit({ id });
+    expect(tracker.fingerprints()).toEqual([fingerprint({ id: 'b' }, ['id']), fingerprint({ id: 'c' }, ['id'])]);
+    expect(tracker.overflowed).toBe(true);
+  });
+});
+
+const NOW = Date.parse('2026-05-10T12:00:00Z');
+const settings = { format: 'json' as const, formatExplicit: false };
+
+function options(patch: Partial<ExportOptions> = {}): ExportOptions {
+  return { type: 'cmb', source: 'api', sinceLast: false, format: 'json', timeUnit: 'ms', now: NOW, ...patch };
+}
+
+describe('parseExportOptions', () => {
+  it('parses times in every documented form', () => {
+    const parsed = parseExportOptions('cmb', { from: '-24h', to: '1778414400000' }, settings, NOW);
+    expect(parsed.from).toBe(NOW - 86_400_000);
+    expect(parsed.to).toBe(1_778_414_400_000);
+    expect(parseExportOptions('cmb', { from: '2026-05-01T00:00:00Z' }, settings, NOW).from).toBe(Date.UTC(2026, 4, 1));
+  });
+
+  it('rejects bad input before anything is sent (exit 2)', () => {
+    const bad: [string, Record<string, unknown>][] = [
+      ['cmb', {}],
+      ['cmb', { from: 'last tuesday' }],
+      ['cmb', { from: '-1h', to: '-2h' }],
+      ['feedback', { from: '-1d' }],
+      ['feedback', { from: '-1d', surveyId: 'a/b' }],
+      ['cmb', { from: '-1d', source: 'webhook' }],
+      ['cmb', { from: '-1d', store: 'x.sqlite' }],
+      ['cmb', { source: 'webhook', store: 'x.sqlite', sinceLast: true, to: '-1h' }],
+      ['feedback', { source: 'webhook', store: 'x.sqlite', surveyId: 'abc' }],
+      ['cmb', { from: '-1d', timeUnit: 'minutes' }],
+      ['cmb', { from: '-1d', source: 'ftp' }],
+    ];
+    for (const [type, opts] of bad) {
+      expect(() => parseExportOptions(type as 'cmb', opts, settings, NOW), JSON.stringify(opts)).toThrow(UsageError);
+    }
+  });
+
+  it('allows --since-last without --from (the state may hold the start) and the webhook store without times', () => {
+    expect(parseExportOptions('cmb', { sinceLast: true }, settings, NOW).sinceLast).toBe(true);
+    expect(parseExportOptions('feedback', { source: 'webhook', store: 'x.sqlite' }, settings, NOW).source).toBe('webhook');
+    expect(parseExportOptions('cmb', { from: '-1d', timeUnit: 's' }, settings, NOW).timeUnit).toBe('s');
+  });
+
+  it('chooses the file format from --format, else the extension, else csv', () => {
+    expect(exportFormat(settings, 'out.ndjson')).toBe('ndjson');
+    expect(exportFormat(settings, 'out.JSON')).toBe('json');
+    expect(exportFormat(settings, 'cmb-2026-05-01.csv')).toBe('csv');
+    expect(exportFormat(settings, 'cmb.dat')).toBe('csv');
+    expect(exportFormat({ format: 'ndjson', formatExplicit: true }, 'out.csv')).toBe('ndjson');
+    expect(exportFormat(settings, undefined)).toBe('json');
+  });
+});
+
+describe('planApiRun', () => {
+  it('a plain run asks for [from, to] and would resume at to', () => {
+    const plan = planApiRun(options({ from: NOW - 3_600_000, to: NOW - 60_000 }), undefined);
+    expect(plan).toMatchObject({ from: NOW - 3_600_000, to: NOW - 60_000, cursor: NOW - 60_000, nothingToDo: false });
+  });
+
+  it('a --since-last run starts exactly where the previous one stopped, ignoring --from', () => {
+    const previous: ApiCursor = { to: NOW - 600_000, unit: 'ms', boundary: [], time_column: null };
+    const plan = planApiRun(options({ sinceLast: true, from: NOW - 86_400_000 }), previous);
+    expect(plan.from).toBe(NOW - 600_000);
+    expect(plan.cursor).toBe(NOW);
+  });
+
+  it('never moves the cursor past the clock, even with --to in the future', () => {
+    const plan = planApiRun(options({ sinceLast: true, from: NOW - 1000, to: NOW + 86_400_000 }), undefined);
+    expect(plan.to).toBe(NOW + 86_400_000);
+    expect(plan.cursor).toBe(NOW);
+  });
+
+  it('needs --from on the first --since-last run, and has nothing to do when the cursor is ahead of --to', () => {
+    expect(() => planApiRun(options({ sinceLast: true }), undefined)).toThrow(UsageError);
+    const previous: ApiCursor = { to: NOW, unit: 'ms', boundary: [], time_column: null };
+    expect(planApiRun(options({ sinceLast: true, to: NOW - 3_600_000 }), previous).nothingToDo).toBe(true);
+  });
+
+  it('in seconds, the instant sent and the cursor are the same whole second', () => {
+    const plan = planApiRun(options({ from: NOW - 1500, to: NOW - 500, timeUnit: 's' }), undefined);
+    expect(toUnit(plan.from, 's')).toBe(Math.floor((NOW - 1500) / 1000));
+    expect(plan.cursor).toBe(Math.floor((NOW - 500) / 1000) * 1000);
+    expect(plan.cursor % 1000).toBe(0);
+  });
+
+  it('feedback with --to filters client-side (the API takes only a start)', () => {
+    expect(planApiRun(options({ type: 'feedback', from: NOW - 10_000, to: NOW - 5000 }), undefined).clientTo).toBe(NOW - 5000);
+    expect(planApiRun(options({ type: 'cmb', from: NOW - 10_000, to: NOW - 5000 }), undefined).clientTo).toBeUndefined();
+  });
+});
+
+describe('planWebhookRun', () => {
+  it('uses the time range on a first run and the insertion sequence afterwards', () => {
+    const base = options({ source: 'webhook', store: 's.sqlite', from: NOW - 1000 });
+    expect(planWebhookRun(base, undefined)).toEqual({ afterSeq: 0, fromMs: NOW - 1000, toMs: undefined });
+    expect(planWebhookRun({ ...base, sinceLast: true }, { seq: 42 })).toEqual({ afterSeq: 42 });
+    // Without --since-last a stored cursor is irrelevant.
+    expect(planWebhookRun(base, { seq: 42 }).afterSeq).toBe(0);
+  });
+});
+
+describe('table columns', () => {
+  it('shows the useful columns that exist, or all of them', () => {
+    expect(tableColumnsFor(['id', 'requested_at', 'client_number'], ['requested_at', 'client_number', 'x']).map((c) => c.header)).toEqual([
+      'requested_at',
+      'client_number',
+    ]);
+    expect(tableColumnsFor(['a', 'b'], ['requested_at']).map((c) => c.header)).toEqual(['a', 'b']);
+  });
+});
+
+describe('ExportStateStore', () => {
+  it('keeps one private entry per key and refuses a second concurrent run of the same export', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = new ExportStateStore(dir);
+      const cmb = exportStateKey('default', 'cmb', 'api', { account: 'a' });
+      const fb = exportStateKey('default', 'feedback', 'api', { account: 'a', survey_id: 's1' });
+      expect(cmb).not.toBe(fb);
+      const entry = (cursor: unknown) => ({
+        profile: 'default',
+        type: 'cmb',
+        source: 'api',
+        scope: {},
+        cursor,
+        updated_at: 'now',
+        last_run: { records: 1, skipped: 0, range: 'x' },
+      });
+      await store.put(cmb, entry({ to: 1 }));
+      await store.put(fb, entry({ to: 2 }));
+      expect((await store.get(cmb))?.cursor).toEqual({ to: 1 });
+      expect((await store.get(fb))?.cursor).toEqual({ to: 2 });
+      expect(statSync(store.file).mode & 0o777).toBe(0o600);
+
+      const release = await store.lockRun(cmb, 'cmb');
+      await expect(store.lockRun(cmb, 'cmb')).rejects.toBeInstanceOf(TransientError);
+      const other = await store.lockRun(fb, 'feedback');
+      await other();
+      await release();
+      await (await store.lockRun(cmb, 'cmb'))();
+    } finally {
+      cleanup();
+    }
+  });
+});
