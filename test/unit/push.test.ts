@@ -1,0 +1,191 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type { ApiClient, RequestSpec } from '../../src/api/client.js';
+import {
+  fieldFromV1Message,
+  getBatchStatusV1,
+  getBatchStatusV2,
+  postBatchV2,
+  postBulkV1,
+  postRealtimeV1,
+  postRealtimeV2,
+  readStatusInfo,
+} from '../../src/api/call-reasons.js';
+import { mapHttpError } from '../../src/api/error-mapping.js';
+import { ApiError, UsageError } from '../../src/errors.js';
+import { pickLabel, preparePush } from '../../src/services/call-reasons/push.js';
+
+const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8'));
+
+/** A client that answers `reply(spec)` (or throws what the real client would map the answer to). */
+function fakeClient(reply: (spec: RequestSpec) => { status: number; body: unknown }): { client: ApiClient; specs: RequestSpec[] } {
+  const specs: RequestSpec[] = [];
+  const client = {
+    async request(spec: RequestSpec) {
+      specs.push(spec);
+      const { status, body } = reply(spec);
+      if (status >= 400) throw mapHttpError({ status, body, method: spec.method, url: spec.path, endpoint: spec.endpoint });
+      return { status, body, headers: new Headers() };
+    },
+  } as unknown as ApiClient;
+  return { client, specs };
+}
+
+const ACCOUNT = '91c173bb-28d8-4030-9722-8663ff9589f3';
+const RECORD = { caller_number: '911234567898', receiver_number: '919234567898', starts_at: 1, ends_at: 2, label_id: 'l' };
+
+describe('api/call-reasons', () => {
+  it('readStatusInfo reads wrapped, camelCase and flat renderings', () => {
+    expect(readStatusInfo(fixture('cp-realtime-v2.response.200-success.json'))).toEqual({ status: 'success', message: 'Record processed successfully' });
+    expect(readStatusInfo({ statusInfo: { status: 'success' } })).toEqual({ status: 'success' });
+    expect(readStatusInfo({ field: 'ends_at', message: 'm', status: 'error' })).toMatchObject({ status: 'error', field: 'ends_at' });
+    expect(readStatusInfo({ batch_id: 'x' })).toBeUndefined();
+  });
+
+  it('postRealtimeV2 sends the record to the v2 path; the documented 400 is an ApiError naming the field', async () => {
+    const ok = fakeClient(() => ({ status: 200, body: fixture('cp-realtime-v2.response.200-success.json') }));
+    const result = await postRealtimeV2(ok.client, ACCOUNT, RECORD);
+    expect(result.status_info.status).toBe('success');
+    expect(ok.specs[0]).toMatchObject({ endpoint: 'cp-realtime-v2', method: 'POST', path: `/v2/clients/${ACCOUNT}/dynamic_call_record`, json: RECORD });
+
+    const bad = fakeClient(() => ({ status: 400, body: fixture('cp-realtime-v2.response.400-ends-at-in-past.json') }));
+    const error = await postRealtimeV2(bad.client, ACCOUNT, RECORD).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect((error as ApiError).field).toBe('ends_at');
+    expect((error as ApiError).exitCode).toBe(4);
+  });
+
+  it('postBatchV2 wraps records in call_records and returns the batch id', async () => {
+    const { client, specs } = fakeClient(() => ({ status: 200, body: fixture('cp-batch-v2.response.200.json') }));
+    expect(await postBatchV2(client, ACCOUNT, [RECORD, RECORD])).toEqual({ batch_id: 'b72f7a40-ec3a-462f-b528-da0e8dc87e79' });
+    expect(specs[0]).toMatchObject({ endpoint: 'cp-batch-v2', path: `/v2/clients/${ACCOUNT}/dynamic_call_records`, json: { call_records: [RECORD, RECORD] } });
+  });
+
+  it('postBatchV2: a 2xx without batch_id is never treated as success', async () => {
+    const { client } = fakeClient(() => ({ status: 200, body: {} }));
+    await expect(postBatchV2(client, ACCOUNT, [RECORD])).rejects.toBeInstanceOf(ApiError);
+  });
+
+  it('v1: the batch id comes from the message; "failure" is an ApiError with the batch id and field', async () => {
+    const ok = fakeClient(() => ({ status: 200, body: fixture('cp-bulk-v1.response.200-success.json') }));
+    const result = await postBulkV1(ok.client, ACCOUNT, [{ caller: '1', receiver: '2', starts_at: 1, ends_at: 2 }]);
+    expect(result).toEqual({
+      status: 'success',
+      message: 'Records Uploaded Successfully. BatchID: 6dabe53b-14a5-44bf-9bab-3dda8b0fee54',
+      batch_id: '6dabe53b-14a5-44bf-9bab-3dda8b0fee54',
+    });
+    expect(ok.specs[0]).toMatchObject({ endpoint: 'cp-bulk-v1', path: `/clients/${ACCOUNT}/dynamic_call_records` });
+
+    // The docs do not say which HTTP status carries a failure: both a 200 and a 400 must be rejections.
+    for (const status of [200, 400]) {
+      const bad = fakeClient(() => ({ status, body: fixture('cp-realtime-v1.response.failure-ends-at-past.json') }));
+      const error = (await postRealtimeV1(bad.client, ACCOUNT, { caller: '1', receiver: '2', starts_at: 1, ends_at: 2 }).catch((e: unknown) => e)) as ApiError;
+      expect(error).toBeInstanceOf(ApiError);
+      expect(error.field).toBe('ends_at');
+      expect(error.details?.batch_id).toBe('d30ca8f7-ae64-4c30-8700-d63f6b2f1dd6');
+      expect(error.message).toMatch(/ends_at cannot be older than current time/);
+      expect(error.message).not.toMatch(/BatchID/);
+    }
+  });
+
+  it('fieldFromV1Message finds a leading field name', () => {
+    expect(fieldFromV1Message('ends_at cannot be older than current time')).toBe('ends_at');
+    expect(fieldFromV1Message('call_records[3].receiver must be digits')).toBe('call_records[3].receiver');
+    expect(fieldFromV1Message('something else')).toBeUndefined();
+  });
+
+  it('batch status: v2 path by default, v3 on request, v1 bare array', async () => {
+    const { client, specs } = fakeClient((spec) =>
+      spec.endpoint === 'cp-batch-status-v1'
+        ? { status: 200, body: fixture('cp-batch-status-v1.response.200.json') }
+        : { status: 200, body: fixture('cp-batch-v2-status.response.200.json') },
+    );
+    const v2 = await getBatchStatusV2(client, ACCOUNT, 'B');
+    expect(v2.data[0]!.status_info).toEqual({ status: 'success' });
+    await getBatchStatusV2(client, ACCOUNT, 'B', { apiVersion: 'v3' });
+    const v1 = await getBatchStatusV1(client, ACCOUNT, 'B');
+    expect(v1[0]!.status).toBe('success');
+    expect(specs.map((s) => s.path)).toEqual([
+      `/v2/clients/${ACCOUNT}/dynamic_call_records`,
+      `/v3/clients/${ACCOUNT}/dynamic_call_records`,
+      `/clients/${ACCOUNT}/dynamic_call_records`,
+    ]);
+    expect(specs.every((s) => s.query?.batchId === 'B')).toBe(true);
+  });
+});
+
+describe('preparePush', () => {
+  const NOW = Date.UTC(2026, 0, 10, 12, 0, 0);
+  const LABEL = '255297eb-7f13-44f9-967a-f287ff0f5025';
+  const base = { caller: '+91 12345 67890', receiver: '919876543210', labelId: LABEL, reason: 'Your order is on its way' };
+
+  it('normalises numbers, defaults starts_at to now and applies --duration', () => {
+    const { record, api } = preparePush({ ...base, duration: '2h' }, NOW);
+    expect(api).toBe('v2');
+    expect(record).toEqual({
+      caller_number: '911234567890',
+      receiver_number: '919876543210',
+      starts_at: NOW,
+      ends_at: NOW + 2 * 3600_000,
+      label_id: LABEL,
+      dynamic_call_reason: 'Your order is on its way',
+    });
+  });
+
+  it('takes relative and ISO times', () => {
+    const { record } = preparePush({ ...base, startsAt: '+10m', endsAt: '2026-01-10T14:00:00Z' }, NOW);
+    expect(record.starts_at).toBe(NOW + 600_000);
+    expect(record.ends_at).toBe(Date.UTC(2026, 0, 10, 14));
+  });
+
+  it('keeps --label for resolution, with a placeholder id meanwhile', () => {
+    const request = preparePush({ ...base, labelId: undefined, label: ' FlowerEra ', duration: '1h' }, NOW);
+    expect(request.labelToResolve).toBe('FlowerEra');
+  });
+
+  it.each([
+    [{ caller: 'abc', duration: '1h' }, 'caller_number'],
+    [{ duration: '25h' }, 'ends_at'],
+    [{ endsAt: '-1m' }, 'ends_at'],
+    [{ endsAt: '+1h', duration: '1h' }, 'ends_at'],
+    [{ reason: 'Pay $100 now please', duration: '1h' }, 'dynamic_call_reason'],
+    [{ labelName: 'x'.repeat(41), duration: '1h' }, 'dynamic_label_name'],
+    [{ labelId: 'not-a-uuid', duration: '1h' }, 'label_id'],
+    [{ labelId: undefined, duration: '1h' }, 'label_id'],
+  ])('%o → UsageError naming %s', (flags, field) => {
+    const error = (() => {
+      try {
+        preparePush({ ...base, ...flags }, NOW);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).field).toBe(field);
+  });
+
+  it('rejects --label with --label-id and unknown --api', () => {
+    expect(() => preparePush({ ...base, label: 'X', duration: '1h' }, NOW)).toThrow(/cannot be used together/);
+    expect(() => preparePush({ ...base, duration: '1h', api: 'v3' }, NOW)).toThrow(/--api must be v1 or v2/);
+  });
+});
+
+describe('pickLabel', () => {
+  const labels = [
+    { id: '1', name: 'FlowerEra' },
+    { id: '2', name: 'Support' },
+    { id: '3', name: 'support' },
+    { id: '4', name: 'Twin' },
+    { id: '5', name: 'Twin' },
+  ];
+  it('prefers an exact match, then a case-insensitive one', () => {
+    expect(pickLabel(labels, 'support').id).toBe('3');
+    expect(pickLabel(labels, 'flowerera').id).toBe('1');
+  });
+  it('fails on ambiguity and on no match', () => {
+    expect(() => pickLabel(labels, 'Twin')).toThrow(/2 dynamic labels are called "Twin": 4, 5/);
+    expect(() => pickLabel(labels, 'SUPPORT')).toThrow(/2 dynamic labels/);
+    expect(() => pickLabel(labels, 'Nope')).toThrow(UsageError);
+  });
+});
