@@ -22,7 +22,15 @@ export function defaultKnobs(): SandboxKnobs {
 
 export class KnobError extends Error {}
 
-const NUMERIC_KNOBS = ['tokenLifetimeSeconds', 'tokenQuota', 'tokenQuotaWindowSeconds', 'latencyMs', 'failureRate'] as const;
+const NUMERIC_KNOBS = [
+  'tokenLifetimeSeconds',
+  'tokenQuota',
+  'tokenQuotaWindowSeconds',
+  'latencyMs',
+  'failureRate',
+  'numberProcessingMs',
+  'batchDelayMs',
+] as const;
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

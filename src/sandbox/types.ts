@@ -16,6 +16,10 @@ export interface SandboxKnobs {
   failureRate: number;
   /** Per-token sliding-window limits, keyed by endpoint id from endpoints.json. */
   rateLimits: Record<string, RateLimit>;
+  /** How long a number publish/delist stays pending (unset: the numbers module's default). */
+  numberProcessingMs?: number;
+  /** How long a call-reason batch stays pending (unset: the call-reasons module's default). */
+  batchDelayMs?: number;
 }
 
 export interface RateLimit {

@@ -165,12 +165,19 @@ export function parseStatusOptions(opts: Record<string, unknown>, globalTimeout:
   }
   const wait = Boolean(opts.wait);
   if (!wait && opts.interval !== undefined) throw new UsageError('--interval only makes sense with --wait');
+  if (!wait && opts.waitTimeout !== undefined) throw new UsageError('--wait-timeout only makes sense with --wait');
   return {
     api,
     apiVersion,
     wait,
     intervalMs: opts.interval === undefined ? DEFAULT_INTERVAL_MS : durationFlag(opts.interval, '--interval', 1000),
-    waitTimeoutMs: globalTimeout === undefined ? DEFAULT_WAIT_TIMEOUT_MS : durationFlag(globalTimeout, '--timeout', 1000),
+    // --wait-timeout matches numbers and upload; --timeout (as the issue names it) also works.
+    waitTimeoutMs:
+      opts.waitTimeout !== undefined
+        ? durationFlag(opts.waitTimeout, '--wait-timeout', 1000)
+        : globalTimeout === undefined
+          ? DEFAULT_WAIT_TIMEOUT_MS
+          : durationFlag(globalTimeout, '--timeout', 1000),
   };
 }
 

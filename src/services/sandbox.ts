@@ -19,6 +19,8 @@ export function sandboxOptions(opts: Record<string, unknown>): SandboxOptions {
     tokenQuota: numberOption(opts.tokenQuota, '--token-quota', { min: 1 }),
     latencyMs: numberOption(opts.latency, '--latency'),
     failureRate: numberOption(opts.failureRate, '--failure-rate', { max: 1 }),
+    numberProcessingMs: opts.numberDelay === undefined ? undefined : numberOption(opts.numberDelay, '--number-delay'),
+    batchDelayMs: opts.batchDelay === undefined ? undefined : numberOption(opts.batchDelay, '--batch-delay'),
   };
 }
 

@@ -89,11 +89,17 @@ describe('options and targets', () => {
     expect(parseStatusOptions({ apiVersion: 'V3' }, undefined).apiVersion).toBe('v3');
   });
 
+  it('--wait-timeout (as on numbers and upload) wins over the global --timeout', () => {
+    expect(parseStatusOptions({ wait: true, waitTimeout: '15m' }, '90').waitTimeoutMs).toBe(900_000);
+    expect(parseStatusOptions({ wait: true }, undefined).waitTimeoutMs).toBe(600_000);
+  });
+
   it.each([
     [{ apiVersion: 'v4' }],
     [{ api: 'v3' }],
     [{ api: 'v1', apiVersion: 'v3' }],
     [{ interval: '5s' }],
+    [{ waitTimeout: '5m' }],
     [{ wait: true, interval: '0' }],
     [{ wait: true, interval: 'later' }],
   ])('rejects %o', (opts) => {

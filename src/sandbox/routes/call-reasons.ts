@@ -104,9 +104,7 @@ export function callReasonSandbox(state: SandboxState): CallReasonSandbox {
 function batchDelay(ctx: RouteContext): number {
   const override = callReasonSandbox(ctx.state).config.batchDelayMs;
   if (override !== undefined) return override;
-  // Read defensively: the core's knobs may or may not include batchDelayMs.
-  const knob = (ctx.knobs as { batchDelayMs?: unknown }).batchDelayMs;
-  return typeof knob === 'number' ? knob : DEFAULT_BATCH_DELAY_MS;
+  return ctx.knobs.batchDelayMs ?? DEFAULT_BATCH_DELAY_MS;
 }
 
 // ---------- validation ----------

@@ -57,8 +57,7 @@ export function numbersSandbox(state: SandboxState): NumbersSandbox {
 }
 
 function processingDelay(ctx: RouteContext): number {
-  const knob = (ctx.knobs as { numberProcessingMs?: unknown }).numberProcessingMs;
-  return typeof knob === 'number' ? knob : numbersSandbox(ctx.state).config.processingMs;
+  return ctx.knobs.numberProcessingMs ?? numbersSandbox(ctx.state).config.processingMs;
 }
 
 /** ISO-8601 with microseconds, like the API's timestamps. */
