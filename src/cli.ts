@@ -152,9 +152,9 @@ export function buildProgram(): Command {
     .addHelpText(
       'after',
       examples(
-        'tcb numbers publish --feature-set "Support Callbacks" +91 98100 01000 919810001037',
+        'tcb numbers publish --feature-set "Support Callbacks" "+91 98100 01000" 919810001037',
         'tcb numbers publish --feature-set 31b403a8-4d69-417c-ba06-31d25a2cd425 --file numbers.csv --wait',
-        'cut -d, -f1 new.csv | tcb numbers publish --feature-set prio1 --file - --dry-run',
+        'tcb numbers publish --feature-set prio1 --file - --dry-run < new-numbers.txt',
       ),
     )
     .action(lazy(() => import('./commands/numbers/publish.js')));
@@ -170,8 +170,124 @@ export function buildProgram(): Command {
     .action(lazy(() => import('./commands/numbers/delist.js')));
 
   // --- call reasons and batches (issue 6) ---
+  const callReason = program.command('call-reason').description('push and upload call reasons (call personalisation)');
+  callReason
+    .command('push')
+    .description('send one call reason now (cp-realtime-v2; --api v1 for the deprecated endpoint)')
+    .option('--caller <number>', 'calling number with country code, digits only (a leading + is removed)')
+    .option('--receiver <number>', 'receiving number with country code')
+    .option('--label-id <id>', 'dynamic label id (tcb labels list)')
+    .option('--label <name>', 'dynamic label by name, resolved through the labels API')
+    .option('--label-name <text>', 'dynamic label name to show (3-40 characters; default: the label\'s name)')
+    .option('--reason <text>', 'call reason (10-100 characters; letters, digits, spaces and . , \' - ? ! : ( ) & /)')
+    .option('--starts-at <time>', 'start: epoch ms, ISO-8601 or relative like +10m (default now)')
+    .option('--ends-at <time>', 'end: epoch ms, ISO-8601 or relative like +2h (at most 24 h after the start)')
+    .option('--duration <duration>', 'end = start + duration, e.g. 2h (instead of --ends-at)')
+    .option('--api <version>', 'v2 (default) or v1 (deprecated; prints the batch id)')
+    .option('--dry-run', 'validate and print the record without sending it')
+    .addHelpText(
+      'after',
+      examples(
+        'tcb call-reason push --caller 911234567890 --receiver 919876543210 --label-id 255297eb-7f13-44f9-967a-f287ff0f5025 --reason "Your order is on its way" --duration 2h',
+        'tcb call-reason push --caller +911234567890 --receiver 919876543210 --label FlowerEra --starts-at +5m --ends-at +1h',
+        'tcb call-reason push --api v1 --caller 911234567890 --receiver 919876543210 --label-id ID --duration 30m --json | jq -r .batch_id',
+      ),
+    )
+    .action(lazy(() => import('./commands/call-reason/push.js')));
+  callReason
+    .command('upload')
+    .description('upload a CSV of call reasons in batches (cp-batch-v2), exactly once, resumable')
+    .argument('<file>', 'CSV with a header row, or - for stdin')
+    .option('--label-id <id>', 'label_id for rows without one')
+    .option('--label-name <text>', 'dynamic_label_name for rows without one')
+    .option('--reason <text>', 'dynamic_call_reason for rows without one')
+    .option('--starts-at <time>', 'starts_at for rows without one (default now)')
+    .option('--ends-at <time>', 'ends_at for rows without one')
+    .option('--duration <duration>', 'ends_at = starts_at + duration for rows without ends_at, e.g. 2h')
+    .option('--batch-size <n>', 'records per request, 1-500 (default 500)')
+    .option('--rate-limit <rate>', "requests per token, e.g. 60/min (default: the API's documented limit)")
+    .option('--api <version>', 'v2 (default) or v1 (deprecated bulk endpoint)')
+    .option('--dry-run', 'validate the whole file and send nothing')
+    .option('--skip-invalid <file>', 'write invalid rows to FILE and send the rest')
+    .option('--resume', 'send only what an earlier, interrupted upload of this file did not get accepted')
+    .option('--resend-uncertain', 'with --resume: also resend batches whose outcome is unknown (they may arrive twice)')
+    .option('--wait', 'poll every batch until its records reach a final state')
+    .option('--interval <duration>', 'time between polls with --wait (default 2s)')
+    .option('--wait-timeout <duration>', 'give up waiting after this long, exit 7 (default 30m)')
+    .option('--report <file>', 'with --wait: write failed records with their CSV line and reason')
+    .addHelpText(
+      'after',
+      examples(
+        'tcb call-reason upload calls.csv --dry-run',
+        'tcb call-reason upload calls.csv --label-id 255297eb-7f13-44f9-967a-f287ff0f5025 --duration 2h',
+        'tcb call-reason upload calls.csv --rate-limit 600/min --wait --report failed.csv',
+        'tcb call-reason upload calls.csv --resume          # after Ctrl-C or a crash',
+        'export-calls | tcb call-reason upload - --skip-invalid rejected.csv --json',
+      ) + '\nColumns: caller_number, receiver_number, starts_at, ends_at, label_id, dynamic_label_name, dynamic_call_reason\n(v1 names caller, receiver, label_name, call_reason also accepted). Times: epoch ms or ISO-8601.\n',
+    )
+    .action(lazy(() => import('./commands/call-reason/upload.js')));
+
+  const batch = program.command('batch').description('status of call-reason batches');
+  batch
+    .command('status')
+    .description('per-record status of batches, counted by status and reason (cp-batch-v2-status)')
+    .argument('[batch-id...]', 'batch ids (from upload or push --api v1)')
+    .option('--journal <file>', 'check every batch recorded in this upload journal')
+    .option('--upload <file>', 'check every batch of this uploaded CSV (finds its journal)')
+    .option('--wait', 'poll until every batch is complete (the global --timeout SECONDS bounds the wait; default 600)')
+    .option('--interval <duration>', 'time between polls with --wait, e.g. 5s (default 5s)')
+    .option('--wait-timeout <duration>', 'with --wait: give up (exit 7) after this long, e.g. 15m (default 10m; --timeout SECONDS works too)')
+    .option('--api-version <version>', 'status path: v2 (default) or v3 (newer docs)')
+    .option('--api <version>', 'v2 (default) or v1 (deprecated batch status)')
+    .addHelpText(
+      'after',
+      examples(
+        'tcb batch status b72f7a40-ec3a-462f-b528-da0e8dc87e79',
+        'tcb batch status --upload calls.csv --wait --interval 10s --timeout 900',
+        'tcb batch status ID --api-version v3 --json | jq \'.[0].data[] | select(.status_info.status != "success")\'',
+        'tcb batch status ID --api v1',
+      ) + '\nExit codes: 6 when any record failed, 7 when --wait timed out.\n',
+    )
+    .action(lazy(() => import('./commands/batch/status.js')));
 
   // --- exports (issue 4) ---
+  const EXPORT_OPTIONS = (command: Command): Command =>
+    command
+      .option('--from <time>', 'start: date, ISO-8601 (local time unless zoned), epoch ms, or relative (-24h, -7d, yesterday)')
+      .option('--to <time>', 'end, same forms (default: now)')
+      .option('--since-last', 'start where the previous successful --since-last run of this export stopped (cron)')
+      .option('--output <file>', 'write to FILE atomically (format from --format, else the extension, else csv)')
+      .addOption(new Option('--time-unit <unit>', 'unit of the times sent to the log API (docs say ms; some servers want s)').choices(['ms', 's']).default('ms'))
+      .addOption(new Option('--source <source>', 'where records come from: the log API, or a webhook store').choices(['api', 'webhook']).default('api'))
+      .option('--store <file>', 'the webhook store written by `tcb webhook listen` (with --source webhook)');
+  const cmb = program.command('cmb').description('Call Me Back requests');
+  EXPORT_OPTIONS(cmb.command('export').description('export Call Me Back requests (cmb-logs-v1) as CSV, JSON, ndjson or a table'))
+    .addHelpText(
+      'after',
+      examples(
+        'tcb cmb export --from yesterday --to today --format csv > cmb.csv',
+        'tcb cmb export --from -7d --json | jq \'.[] | select(.is_interested == "true") | .client_number\'',
+        'tcb cmb export --from -24h --since-last --output "cmb-$(date +%F).csv"   # cron: each record once',
+        'tcb cmb export --source webhook --store ~/tcb/webhooks.sqlite --from -7d --format csv',
+      ),
+    )
+    .action(lazy(() => import('./commands/cmb/export.js')));
+  const feedback = program.command('feedback').description('User Feedback survey responses');
+  EXPORT_OPTIONS(
+    feedback
+      .command('export')
+      .description('export User Feedback responses (user-feedback-logs-v1) as CSV, JSON, ndjson or a table')
+      .option('--survey-id <id>', 'the survey (campaign) id (required with --source api)'),
+  )
+    .addHelpText(
+      'after',
+      examples(
+        'tcb feedback export --survey-id 4f1d2c3b-... --from -7d --format csv > feedback.csv',
+        'tcb feedback export --survey-id 4f1d2c3b-... --from -24h --since-last --output feedback.ndjson',
+        'tcb feedback export --source webhook --store ~/tcb/webhooks.sqlite --from -7d --json | jq \'group_by(.question)\'',
+      ),
+    )
+    .action(lazy(() => import('./commands/feedback/export.js')));
 
   // --- webhooks (issue 5) ---
   const webhook = program.command('webhook').description('receive Call Me Back and User Feedback webhook events');
@@ -196,7 +312,7 @@ export function buildProgram(): Command {
     .command('test')
     .description("send a documented example event to a receiver, like the console's Test Webhook button")
     .requiredOption('--url <url>', 'receiver URL (with TCB_WEBHOOK_KEY set, ?key= is added for you)')
-    .addOption(new Option('--type <type>', 'event type').choices(['cmb', 'user_feedback']).default('cmb'))
+    .addOption(new Option('--type <type>', 'event type (default cmb, or the type of --example)').choices(['cmb', 'user_feedback']))
     .addOption(
       new Option('--example <name>', 'which documented payload').choices([
         'cmb.slot-picker-happy-flow',
@@ -225,6 +341,8 @@ export function buildProgram(): Command {
     .option('--token-quota <n>', 'tokens per key per quota window', '10')
     .option('--latency <ms>', 'delay added to every API answer', '0')
     .option('--failure-rate <0..1>', 'share of API requests answered with a 503', '0')
+    .option('--number-delay <ms>', 'how long a number publish/delist stays pending (default 3000)')
+    .option('--batch-delay <ms>', 'how long a call-reason batch stays pending (default 1500)')
     .addHelpText(
       'after',
       examples('tcb sandbox', 'tcb sandbox --port 0 --token-lifetime 60 --failure-rate 0.1'),

@@ -29,6 +29,11 @@ export interface RequestSpec {
   auth?: boolean;
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /**
+   * Called synchronously just before each attempt goes on the wire (after the rate limiter). An
+   * upload journals its intent here; throwing stops the request before anything is sent.
+   */
+  onSend?: (attempt: number) => void;
 }
 
 export interface ApiResponse<T> {
@@ -133,6 +138,7 @@ export class ApiClient {
       let failure: FailureKind;
       let retryAfterMs: number | undefined;
       try {
+        spec.onSend?.(attempt);
         const response = await this.send(spec, url, token);
         const duration = this.clock.now() - started;
         const requestId = requestIdOf(response.headers);

@@ -1,0 +1,97 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { mapHeader, readCsv } from '../../src/services/upload/csv-reader.js';
+import { internals } from '../../src/services/upload/upload.js';
+import type { CallReasonRecord } from '../../src/services/call-reasons/record.js';
+import type { JournalBatch } from '../../src/services/upload/journal.js';
+
+let dir: string | undefined;
+afterEach(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+async function linesOf(content: string | Buffer, chunkSize?: number): Promise<[number, string[]][]> {
+  dir = mkdtempSync(path.join(tmpdir(), 'tcb-csv-'));
+  const file = path.join(dir, 'x.csv');
+  writeFileSync(file, content);
+  const rows: [number, string[]][] = [];
+  await readCsv(file, { onHeader: () => {}, onRow: (line, fields) => rows.push([line, fields]), chunkSize });
+  return rows;
+}
+
+describe('readCsv', () => {
+  it('numbers rows by their first line: BOM, CRLF, blank lines, quoted newlines', async () => {
+    const crlf = '\uFEFFa,b\r\n1,2\r\n\r\n"x\r\ny",3\r\n4,"5,6"\r\n"multi\nline\nvalue",7\r\n8,9';
+    const lf = crlf.replace(/\r\n/g, '\n');
+    for (const chunkSize of [undefined, 1, 3, 7]) {
+      for (const text of [crlf, lf]) {
+        expect(await linesOf(text, chunkSize)).toEqual([
+          [2, ['1', '2']],
+          [4, [text === crlf ? 'x\r\ny' : 'x\ny', '3']],
+          [6, ['4', '5,6']],
+          [7, ['multi\nline\nvalue', '7']],
+          [10, ['8', '9']],
+        ]);
+      }
+    }
+  });
+
+  it('maps v1 and v2 header names and refuses a column named twice', () => {
+    const map = mapHeader(['\uFEFFCaller', ' receiver_number ', 'label_name', 'call_reason', 'notes']);
+    expect(map.indexes).toEqual({ caller_number: 0, receiver_number: 1, dynamic_label_name: 2, dynamic_call_reason: 3 });
+    expect(map.ignored).toEqual(['notes']);
+    expect(() => mapHeader(['caller', 'caller_number'])).toThrow(/twice/);
+  });
+
+  it('an unterminated quote is a usage error naming the file', async () => {
+    await expect(linesOf('a,b\n"1,2\n')).rejects.toThrow(/is not a readable CSV/);
+  });
+});
+
+const record = {} as CallReasonRecord;
+
+describe('batching', () => {
+  it('cuts contiguous batches of at most the batch size, recording gaps, and stops at covered lines', () => {
+    const out: { seq: number; firstLine: number; lastLine: number; gaps: number[]; records: unknown[] }[] = [];
+    const batcher = new internals.Batcher(3, 7, (b) => out.push(b));
+    for (const line of [2, 3, 5, 6, 7]) batcher.add(line, record);
+    batcher.boundary();
+    batcher.add(20, record);
+    batcher.flush();
+    expect(out.map((b) => [b.seq, b.firstLine, b.lastLine, b.gaps, b.records.length])).toEqual([
+      [7, 2, 5, [4], 3],
+      [8, 6, 7, [], 2],
+      [9, 20, 20, [], 1],
+    ]);
+    const counter = new internals.BatchCounter(3);
+    for (let i = 0; i < 5; i += 1) counter.add();
+    counter.boundary();
+    counter.add();
+    expect(counter.batches).toBe(3);
+  });
+
+  it('coverage answers for ascending lines from the batches --resume must skip', () => {
+    const batches = [
+      { seq: 2, state: 'uncertain', first_line: 10, last_line: 12 },
+      { seq: 1, state: 'accepted', first_line: 2, last_line: 5 },
+      { seq: 3, state: 'rejected', first_line: 13, last_line: 20 },
+    ] as JournalBatch[];
+    const coverage = new internals.Coverage(batches, false);
+    expect([1, 2, 5, 6, 10, 12, 13, 21].map((l) => coverage.covers(l))).toEqual([false, true, true, false, true, true, false, false]);
+    const resend = new internals.Coverage(batches, true);
+    expect([2, 10].map((l) => resend.covers(l))).toEqual([true, false]);
+  });
+
+  it('reads per-record status in any documented rendering', () => {
+    expect(internals.statusOfV2({ status_info: { status: 'failed', message: 'OS not supported' } })).toEqual({ status: 'failed', reason: 'OS not supported' });
+    expect(internals.statusOfV2({ statusInfo: { status: 'Success' } })).toEqual({ status: 'success', reason: undefined });
+    expect(internals.statusOfV2({ status: 'failure', message: 'Failed to push' })).toEqual({ status: 'failure', reason: 'Failed to push' });
+  });
+
+  it('quotes CSV cells only when needed', () => {
+    expect(internals.csvRow(['a', 'b,c', 'say "hi"', 5, undefined])).toBe('a,"b,c","say ""hi""",5,\n');
+  });
+});
