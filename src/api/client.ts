@@ -7,6 +7,7 @@ import {
   DEFAULT_RETRY_POLICY,
   decideRetry,
   isBeforeSendCode,
+  networkCode,
   parseRetryAfter,
   type FailureKind,
   type RetryPolicy,
@@ -90,16 +91,6 @@ async function readBody(response: Response): Promise<unknown> {
   } catch {
     return text;
   }
-}
-
-function networkCode(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && current; depth += 1) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
 }
 
 /**

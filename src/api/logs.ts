@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, AuthError, TransientError, isTcbError } from '../errors.js';
 import type { ApiClient, HttpLogger } from './client.js';
 import { readErrorBody } from './error-mapping.js';
-import { DEFAULT_RETRY_POLICY, decideRetry, isBeforeSendCode, parseRetryAfter, type FailureKind, type RetryPolicy } from './retry.js';
+import { DEFAULT_RETRY_POLICY, decideRetry, isBeforeSendCode, networkCode, parseRetryAfter, type FailureKind, type RetryPolicy } from './retry.js';
 
 /**
  * The deprecated log-download endpoints (api/README.md §7.4, §7.5): cmb-logs-v1 and
@@ -196,16 +196,6 @@ export function isSameOrigin(url: URL, apiBaseUrl: string): boolean {
 /** A download URL for logs: no query string (it may hold a signature). */
 export function describeDownloadUrl(url: URL): string {
   return `${url.origin}${url.pathname}${url.search ? '?…' : ''}`;
-}
-
-function networkCode(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && current; depth += 1) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
 }
 
 class IdleTimeout extends Error {

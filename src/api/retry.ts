@@ -38,6 +38,17 @@ export function isBeforeSendCode(code: string | undefined): boolean {
   return code !== undefined && BEFORE_SEND_CODES.has(code);
 }
 
+/** The socket error code of a failed fetch (undici nests it in `cause`). */
+export function networkCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current; depth += 1) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 export function isIdempotent(method: string): boolean {
   return ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'].includes(method.toUpperCase());
 }

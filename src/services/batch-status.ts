@@ -11,7 +11,7 @@ import {
 import type { CommandContext } from '../context.js';
 import { InterruptedError, UsageError } from '../errors.js';
 import { onInterrupt } from '../util/interrupt.js';
-import { parseDuration, TimeParseError } from '../util/time.js';
+import { durationFlag } from '../util/flags.js';
 
 export type RecordOutcome = 'success' | 'failed' | 'pending' | 'other';
 
@@ -133,21 +133,6 @@ export const DEFAULT_WAIT_TIMEOUT_MS = 10 * 60 * 1000;
 /** Status requests in flight at once when many batches are checked. */
 const CONCURRENCY = 4;
 
-function durationFlag(value: unknown, flag: string, bareUnitMs: number): number {
-  const text = String(value).trim();
-  let ms: number;
-  if (/^\d+(\.\d+)?$/.test(text)) ms = Number(text) * bareUnitMs;
-  else {
-    try {
-      ms = parseDuration(text);
-    } catch (error) {
-      if (error instanceof TimeParseError) throw new UsageError(`${flag}: ${error.message}`);
-      throw error;
-    }
-  }
-  if (!(ms > 0)) throw new UsageError(`${flag} must be more than 0 (got "${text}")`);
-  return ms;
-}
 
 /**
  * Flags → options. `--timeout` is the global per-request timeout (seconds); with --wait it also
@@ -170,14 +155,14 @@ export function parseStatusOptions(opts: Record<string, unknown>, globalTimeout:
     api,
     apiVersion,
     wait,
-    intervalMs: opts.interval === undefined ? DEFAULT_INTERVAL_MS : durationFlag(opts.interval, '--interval', 1000),
+    intervalMs: opts.interval === undefined ? DEFAULT_INTERVAL_MS : durationFlag(opts.interval, '--interval'),
     // --wait-timeout matches numbers and upload; --timeout (as the issue names it) also works.
     waitTimeoutMs:
       opts.waitTimeout !== undefined
-        ? durationFlag(opts.waitTimeout, '--wait-timeout', 1000)
+        ? durationFlag(opts.waitTimeout, '--wait-timeout')
         : globalTimeout === undefined
           ? DEFAULT_WAIT_TIMEOUT_MS
-          : durationFlag(globalTimeout, '--timeout', 1000),
+          : durationFlag(globalTimeout, '--timeout'),
   };
 }
 

@@ -26,7 +26,7 @@ const EVENTS = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_WEBHOOK_ROUNDS ?? 3);
 const SENDERS = Number(process.env.BENCH_WEBHOOK_SENDERS ?? 20);
 const KEY = 'bench-webhook-key-0123456789abcdef';
-const EXAMPLE = JSON.parse(readFileSync(path.join(ROOT, 'test', 'fixtures', 'webhook.cmb.slot-picker-happy-flow.json'), 'utf8'));
+const EXAMPLE = JSON.parse(readFileSync(path.join(ROOT, 'test', 'fixtures', 'api', 'webhook.cmb.slot-picker-happy-flow.json'), 'utf8'));
 
 /** Starts a server process that prints {"url": ...} on stdout; resolves with its URL and a stop(). */
 function startServer(args, env = {}) {

@@ -298,7 +298,7 @@ describe('tcb feedback export', () => {
 });
 
 describe('--source webhook', () => {
-  const fixture = (name: string) => readFileSync(path.join(ROOT, 'test', 'fixtures', name), 'utf8');
+  const fixture = (name: string) => readFileSync(path.join(ROOT, 'test', 'fixtures', 'api', name), 'utf8');
   const toStore = (body: string) => {
     const event = JSON.parse(body);
     return { event_id: event.event_id, event_type: event.event_type, created_at: event.created_at, body };

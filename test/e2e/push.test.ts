@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorEnvelope, startHarness, type Harness } from '../helpers/cli.js';
 import { callReasonSandbox } from '../../src/sandbox/routes/call-reasons.js';
 
-const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8'));
+const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(`../fixtures/api/${name}`, import.meta.url), 'utf8'));
 
 const FLOWER_ERA = '255297eb-7f13-44f9-967a-f287ff0f5025';
 const BASE = ['call-reason', 'push', '--caller', '+91 12345 67890', '--receiver', '919876543210', '--reason', 'Your order is on its way'];

@@ -14,7 +14,7 @@ const FIXTURES = [
   'webhook.cmb.not-interested.json',
   'webhook.user-feedback.json',
 ];
-const fixtureText = (name: string) => readFileSync(path.join(ROOT, 'test', 'fixtures', name), 'utf8');
+const fixtureText = (name: string) => readFileSync(path.join(ROOT, 'test', 'fixtures', 'api', name), 'utf8');
 const fixture = (name: string) => JSON.parse(fixtureText(name));
 
 interface Listener {

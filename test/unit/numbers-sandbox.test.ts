@@ -6,7 +6,7 @@ import { numbersSandbox } from '../../src/sandbox/routes/numbers.js';
 import { toNumberJson } from '../../src/sandbox/model.js';
 
 const fixture = (name: string): unknown =>
-  JSON.parse(readFileSync(new URL(`../fixtures/numbers/${name}`, import.meta.url), 'utf8'));
+  JSON.parse(readFileSync(new URL(`../fixtures/api/${name}`, import.meta.url), 'utf8'));
 
 const PRIO1 = '069d2e3a-41e6-41f9-a768-157d7e3bd6b9';
 const FS7 = '684de058-3d09-4b05-ba65-3612b5cf616b';

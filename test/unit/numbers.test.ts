@@ -26,7 +26,8 @@ import {
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/numbers/', import.meta.url));
 const fixture = (name: string): string => path.join(FIXTURES, name);
-const example = (name: string): NumbersChangeResponse => JSON.parse(readFileSync(fixture(name), 'utf8'));
+const example = (name: string): NumbersChangeResponse =>
+  JSON.parse(readFileSync(new URL(`../fixtures/api/${name}`, import.meta.url), 'utf8'));
 
 async function usageError(promise: Promise<unknown>): Promise<UsageError> {
   try {

@@ -15,7 +15,7 @@ import { mapHttpError } from '../../src/api/error-mapping.js';
 import { ApiError, UsageError } from '../../src/errors.js';
 import { pickLabel, preparePush } from '../../src/services/call-reasons/push.js';
 
-const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8'));
+const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(`../fixtures/api/${name}`, import.meta.url), 'utf8'));
 
 /** A client that answers `reply(spec)` (or throws what the real client would map the answer to). */
 function fakeClient(reply: (spec: RequestSpec) => { status: number; body: unknown }): { client: ApiClient; specs: RequestSpec[] } {

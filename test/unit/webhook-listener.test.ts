@@ -7,7 +7,7 @@ import { openWebhookStore } from '../../src/services/webhooks/store.js';
 import { tempDir } from '../helpers/cli.js';
 
 const KEY = 'unit-test-key-0123456789';
-const HAPPY = readFileSync(path.join(__dirname, '..', 'fixtures', 'webhook.cmb.slot-picker-happy-flow.json'), 'utf8');
+const HAPPY = readFileSync(path.join(__dirname, '..', 'fixtures', 'api', 'webhook.cmb.slot-picker-happy-flow.json'), 'utf8');
 
 describe('key check and log hygiene', () => {
   it('accepts only the exact key, whatever the length of the guess', () => {

@@ -5,7 +5,7 @@ import { epochSecondsToIso, epochSecondsToMs } from '../../src/services/webhooks
 import { CMB_EXPORT_FIELDS, FEEDBACK_EXPORT_FIELDS, toExportRows } from '../../src/services/webhooks/records.js';
 import type { StoredWebhookEvent } from '../../src/services/webhooks/store.js';
 
-const load = (name: string) => JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', name), 'utf8'));
+const load = (name: string) => JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', 'api', name), 'utf8'));
 
 describe('epoch helpers', () => {
   it('reads epoch-second strings and rejects placeholders', () => {

@@ -6,7 +6,7 @@ import { openWebhookStore, type EventToStore, type WebhookStore } from '../../sr
 import { StoreWriter } from '../../src/services/webhooks/writer.js';
 import { tempDir } from '../helpers/cli.js';
 
-const fixture = (name: string) => readFileSync(path.join(__dirname, '..', 'fixtures', name), 'utf8');
+const fixture = (name: string) => readFileSync(path.join(__dirname, '..', 'fixtures', 'api', name), 'utf8');
 const HAPPY = fixture('webhook.cmb.slot-picker-happy-flow.json');
 const SIM = fixture('webhook.cmb.sim-info-unavailable.json');
 const NOT_INTERESTED = fixture('webhook.cmb.not-interested.json');

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { WEBHOOK_EXAMPLES, freshExample } from '../../src/services/webhooks/examples.js';
 import { parseEvent, validateEvent } from '../../src/services/webhooks/validate.js';
 
-const text = (name: string) => readFileSync(path.join(__dirname, '..', 'fixtures', name), 'utf8');
+const text = (name: string) => readFileSync(path.join(__dirname, '..', 'fixtures', 'api', name), 'utf8');
 const FIXTURES: Record<string, string> = {
   'cmb.slot-picker-happy-flow': 'webhook.cmb.slot-picker-happy-flow.json',
   'cmb.sim-info-unavailable': 'webhook.cmb.sim-info-unavailable.json',

@@ -1,6 +1,6 @@
-import type cliProgressTypes from 'cli-progress';
 import type { CommandInput } from '../../cli.js';
 import type { CommandContext } from '../../context.js';
+import { uploadProgressBar } from '../../ui/upload-progress.js';
 import { UsageError } from '../../errors.js';
 import { parseRateLimit } from '../../api/rate-limiter.js';
 import { parsePositiveInt } from '../../services/listing.js';
@@ -9,77 +9,20 @@ import {
   MAX_BATCH_SIZE,
   runUpload,
   type UploadOptions,
-  type UploadPhase,
-  type UploadProgress,
   type UploadSummary,
 } from '../../services/upload/upload.js';
-import { formatDuration, parseDuration, TimeParseError } from '../../util/time.js';
-
-const PHASE_LABEL: Record<UploadPhase, string> = { validating: 'Validating', sending: 'Sending', waiting: 'Waiting' };
+import { durationFlag } from '../../util/flags.js';
+import { formatDuration } from '../../util/time.js';
 
 function str(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-function durationFlag(value: string, flag: string): number {
-  try {
-    return parseDuration(/^\d+(\.\d+)?$/.test(value.trim()) ? `${value.trim()}s` : value);
-  } catch (error) {
-    if (error instanceof TimeParseError) throw new UsageError(`${flag}: ${error.message}`);
-    throw error;
-  }
-}
 
 /** Requests in flight (most of them waiting for their rate-limiter slot): enough to cover ~0.5 s of latency. */
 export function concurrencyFor(rate: { limit: number; windowMs: number }): number {
   const perSecond = rate.limit / (rate.windowMs / 1000);
   return Math.max(3, Math.min(8, Math.ceil(perSecond / 2) + 2));
-}
-
-type Bar = { update(p: UploadProgress): void; end(phase: UploadPhase): void; stop(): void };
-
-/** A progress bar on stderr, only for people (TTY, not --quiet); cli-progress is loaded only then. */
-async function progressBar(ctx: CommandContext): Promise<Bar | undefined> {
-  if (!ctx.output.showsProgress) return undefined;
-  const cliProgress = (await import('cli-progress')).default as typeof cliProgressTypes;
-  let bar: cliProgressTypes.SingleBar | undefined;
-  let phase: UploadPhase | undefined;
-  const started = new Map<UploadPhase, number>();
-  const stop = () => {
-    bar?.stop();
-    bar = undefined;
-  };
-  return {
-    update(p) {
-      if (phase !== p.phase) {
-        stop();
-        phase = p.phase;
-        started.set(p.phase, Date.now());
-        const unit = p.phase === 'validating' ? 'bytes' : p.phase === 'sending' ? 'records' : 'batches';
-        bar = new cliProgress.SingleBar(
-          {
-            stream: ctx.output.stderr,
-            format: `${PHASE_LABEL[p.phase]} |{bar}| {percentage}% | {value}/{total} ${unit}{extra} | ETA {eta_formatted}`,
-            hideCursor: true,
-            clearOnComplete: true,
-            etaBuffer: 50,
-          },
-          cliProgress.Presets.shades_classic,
-        );
-        bar.start(Math.max(1, p.total), 0, { extra: '' });
-      }
-      let extra = '';
-      if (p.phase === 'sending') {
-        const seconds = Math.max(0.001, (Date.now() - started.get('sending')!) / 1000);
-        extra = ` | ${p.batchesDone}/${p.batchesTotal} batches | ${((p.batchesDone / seconds) * 60).toFixed(1)} req/min`;
-      }
-      bar?.update(p.done, { extra });
-    },
-    end() {
-      stop();
-    },
-    stop,
-  };
 }
 
 function human(ctx: CommandContext, s: UploadSummary): string {
@@ -182,7 +125,7 @@ export default async function upload(ctx: CommandContext, { args, opts }: Comman
   };
   if (!dryRun) ctx.setRateLimit(endpoint, rate);
 
-  const bar = await progressBar(ctx);
+  const bar = await uploadProgressBar(ctx.output);
   let result;
   try {
     result = await runUpload(ctx, options, {

@@ -20,7 +20,8 @@ import {
   type Outcome,
   type WaitResult,
 } from '../../services/numbers.js';
-import { formatDuration, parseDuration } from '../../util/time.js';
+import { durationFlag } from '../../util/flags.js';
+import { formatDuration } from '../../util/time.js';
 
 const VERB: Record<NumbersAction, { done: string; doing: string; title: string }> = {
   publish: { done: 'published', doing: 'publish', title: 'Publish' },
@@ -31,17 +32,6 @@ const DEFAULT_INTERVAL = '5s';
 const DEFAULT_WAIT_TIMEOUT = '10m';
 const SHOWN_PER_BUCKET = 5;
 
-function durationOption(value: unknown, fallback: string, flag: string): number {
-  const text = typeof value === 'string' ? value : fallback;
-  let ms: number;
-  try {
-    ms = parseDuration(text);
-  } catch (error) {
-    throw new UsageError(`${flag}: ${(error as Error).message}`);
-  }
-  if (ms <= 0) throw new UsageError(`${flag} must be more than zero (got "${text}")`);
-  return ms;
-}
 
 interface ChangeOptions {
   featureSet: string;
@@ -60,8 +50,8 @@ function parseOptions(opts: Record<string, unknown>): ChangeOptions {
     file: typeof opts.file === 'string' ? opts.file : undefined,
     dryRun: Boolean(opts.dryRun),
     wait: Boolean(opts.wait),
-    intervalMs: durationOption(opts.interval, DEFAULT_INTERVAL, '--interval'),
-    waitTimeoutMs: durationOption(opts.waitTimeout, DEFAULT_WAIT_TIMEOUT, '--wait-timeout'),
+    intervalMs: durationFlag(opts.interval ?? DEFAULT_INTERVAL, '--interval'),
+    waitTimeoutMs: durationFlag(opts.waitTimeout ?? DEFAULT_WAIT_TIMEOUT, '--wait-timeout'),
   };
 }
 

@@ -3,7 +3,7 @@ import type { WebhookEvent, WebhookEventType } from './types.js';
 
 /**
  * The documented webhook payloads (api/examples/webhook.*.json, copied verbatim; a unit test checks
- * them against test/fixtures). `tcb webhook test` sends one with a fresh event_id and fresh times.
+ * them against test/fixtures/api). `tcb webhook test` sends one with a fresh event_id and fresh times.
  */
 export const WEBHOOK_EXAMPLES = {
   'cmb.slot-picker-happy-flow': {
