@@ -24,6 +24,11 @@ export async function main(argv: string[] = process.argv): Promise<void> {
         process.exitCode = 0;
         return;
       }
+      // `tcb` or `tcb auth` without a subcommand: commander has already shown the help on stderr.
+      if (error.code === 'commander.help') {
+        process.exitCode = 2;
+        return;
+      }
       const { UsageError } = await import('./errors.js');
       error = new UsageError(error.message.replace(/^error:\s*/i, ''), {
         hint: 'run the command with --help for its usage',

@@ -344,6 +344,10 @@ describe('tcb foundation, end to end against the sandbox', () => {
     it('--version prints the package version; an unknown command exits 2 with the envelope', async () => {
       const version = await runTcb(['--version']);
       expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
+      const bare = await runTcb(['auth']);
+      expect(bare.code).toBe(2);
+      expect(bare.stderr).toContain('Usage: tcb auth');
+      expect(bare.stderr).not.toContain('"error"');
       const unknown = await runTcb(['frobnicate']);
       expect(unknown.code).toBe(2);
       expect(errorEnvelope(unknown.stderr).message).toContain('frobnicate');
