@@ -340,6 +340,24 @@ line label",Delivery window today`,
     expect(lines[1]).toContain(',failed,');
   });
 
+  it('--report places failures by content when the status endpoint lists records in another order', async () => {
+    const h = await start();
+    const sandbox = callReasonSandbox(h.sandbox.state);
+    sandbox.config.batchDelayMs = 300;
+    sandbox.config.statusOrder = 'reversed';
+    const dir = workDir();
+    const failing: Record<number, string> = { 0: '03', 5: '01' };
+    const file = writeCsv(dir, 'r.csv', rows(8, { failing: (i) => failing[i] }));
+    const report = path.join(dir, 'failed.csv');
+    const result = await h.run(['call-reason', 'upload', file, '--rate-limit', FAST, '--batch-size', '4', '--wait', '--interval', '0.1', '--report', report, '--json']);
+    expect(result.code).toBe(6);
+    const lines = readFileSync(report, 'utf8').trim().split('\n').slice(1);
+    expect(lines.map((l) => [l.split(',')[0], l.split(',')[3]])).toEqual([
+      ['2', 'App version not supported'],
+      ['7', 'Not a Truecaller user'],
+    ]);
+  });
+
   it('--api v1 sends the deprecated field names and reads the batch id from the message', async () => {
     const h = await start();
     callReasonSandbox(h.sandbox.state).config.batchDelayMs = 100;

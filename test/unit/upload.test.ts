@@ -95,3 +95,48 @@ describe('batching', () => {
     expect(internals.csvRow(['a', 'b,c', 'say "hi"', 5, undefined])).toBe('a,"b,c","say ""hi""",5,\n');
   });
 });
+
+describe('placing failed status records on CSV lines', () => {
+  const record = (reason: string) => ({
+    caller_number: '918000000001',
+    receiver_number: '919000000001',
+    starts_at: 1_800_000_000_000,
+    ends_at: 1_800_003_600_000,
+    label_id: 'c6d86658-008d-4c08-98fb-2bf2649d59a5',
+    dynamic_call_reason: reason,
+  });
+  const returned = (reason: string, status: string, extra: Record<string, unknown> = {}) => ({
+    status,
+    reason: status === 'failed' ? 'Failed to push' : undefined,
+    raw: { ...record(reason), caller_number: '************', receiver_number: '************', ...extra },
+  });
+  const rows = [
+    { line: 2, fields: ['a'], record: record('Reason number one') },
+    { line: 3, fields: ['b'], record: record('Reason number two') },
+  ];
+
+  it('follows the order when the answer lines up with what was sent', () => {
+    const placed = internals.placeFailures([returned('Reason number one', 'success'), returned('Reason number two', 'failed')], rows);
+    expect(placed.map((p) => p.row?.line)).toEqual([3]);
+  });
+
+  it('matches by content when the order differs, never by position', () => {
+    const placed = internals.placeFailures([returned('Reason number two', 'success'), returned('Reason number one', 'failed')], rows);
+    expect(placed.map((p) => p.row?.line)).toEqual([2]);
+  });
+
+  it('leaves a failure unplaced when it fits several different rows', () => {
+    // One record back for two sent (the API lost one), with nothing in clear to tell which.
+    const vague = [{ status: 'failed', reason: 'x', raw: { status_info: { status: 'failed' } } }];
+    const placed = internals.placeFailures(vague, rows);
+    expect(placed).toHaveLength(1);
+    expect(placed[0]!.row).toBeUndefined();
+  });
+
+  it('compares numbers only when the API returns them in clear', () => {
+    expect(internals.couldBe({ caller_number: '+918000000001' }, record('Reason number one'))).toBe(true);
+    expect(internals.couldBe({ caller_number: '+918000000002' }, record('Reason number one'))).toBe(false);
+    expect(internals.couldBe({ caller_number: '************' }, record('Reason number one'))).toBe(true);
+    expect(internals.couldBe({ starts_at: 1 }, undefined)).toBe(false);
+  });
+});

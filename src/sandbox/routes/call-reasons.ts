@@ -78,6 +78,11 @@ export interface CallReasonConfig {
    * `batchDelayMs` if the sandbox core has one, else DEFAULT_BATCH_DELAY_MS.
    */
   batchDelayMs: number | undefined;
+  /**
+   * The docs do not say in which order batch status lists its records; tests set 'reversed' to
+   * check that clients do not rely on the order they sent.
+   */
+  statusOrder: 'sent' | 'reversed';
 }
 
 export interface CallReasonSandbox {
@@ -94,7 +99,7 @@ export const DEFAULT_BATCH_DELAY_MS = 1500;
 /** This module's state; tests set `callReasonSandbox(handle.state).config.batchDelayMs`. */
 export function callReasonSandbox(state: SandboxState): CallReasonSandbox {
   return moduleState(state, 'call-reasons', () => ({
-    config: { batchDelayMs: undefined },
+    config: { batchDelayMs: undefined, statusOrder: 'sent' },
     batches: new Map(),
     seen: new Set(),
     realtime: [],
@@ -346,6 +351,10 @@ function findBatch(ctx: RouteContext): StoredBatch | 'missing' | undefined {
   return callReasonSandbox(ctx.state).batches.get(batchId);
 }
 
+function recordsInStatusOrder(ctx: RouteContext, batch: StoredBatch): StoredRecord[] {
+  return callReasonSandbox(ctx.state).config.statusOrder === 'reversed' ? [...batch.records].reverse() : batch.records;
+}
+
 function statusV2(ctx: RouteContext): RouteResponse {
   const batch = findBatch(ctx);
   if (batch === 'missing') return v2Error(400, 'batchId', 'Request query is invalid: batchId is required');
@@ -355,7 +364,7 @@ function statusV2(ctx: RouteContext): RouteResponse {
     json: {
       client_account_id: ctx.params.clientAccountId,
       batch_id: batch.id,
-      data: batch.records.map((r) => ({
+      data: recordsInStatusOrder(ctx, batch).map((r) => ({
         id: r.id,
         caller_number: mask(r.caller),
         receiver_number: mask(r.receiver),
@@ -377,7 +386,7 @@ function statusV1(ctx: RouteContext): RouteResponse {
   if (!batch) return slugResponse(404, 'not-found', 'batch not found');
   return {
     status: 200,
-    json: batch.records.map((r) => {
+    json: recordsInStatusOrder(ctx, batch).map((r) => {
       const status = recordStatus(batch, r, ctx.now);
       return {
         id: r.id,

@@ -887,12 +887,6 @@ interface WaitOutcome {
   error?: TcbError;
 }
 
-interface Failure {
-  batch_id: string;
-  status: string;
-  reason: string;
-}
-
 /** Polls every accepted batch of the upload until all its records are final; writes --report. */
 async function waitForBatches(
   ctx: CommandContext,
@@ -906,22 +900,23 @@ async function waitForBatches(
   const accountId = ctx.credentials().clientAccountId;
   const batches = journal.batches.filter((b) => b.state === 'accepted' && b.batch_id);
   const summary: WaitSummary = { batches: batches.length, records: 0, by_status: {}, failed: 0, failures_by_reason: {}, report: null };
-  const failures = new Map<number, Failure>();
-  const unplaced: Failure[] = [];
+  const failedBatches: FailedBatch[] = [];
   const deadline = Date.now() + options.waitTimeoutMs;
   let done = 0;
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   for (const batch of batches) {
-    let statuses: StatusRecord[] | undefined;
+    let statuses: ReturnedRecord[] | undefined;
     for (;;) {
       if (isInterrupted()) throw new InterruptedError('interrupted while waiting for the batches; every batch was sent', {
         hint: `check them later with: tcb batch status --journal ${journal.path}`,
       });
-      const records =
+      const returned = (
         options.api === 'v2'
-          ? (await getBatchStatusV2(client, accountId, batch.batch_id!)).data.map((r) => statusOfV2(r as Record<string, unknown>))
-          : (await getBatchStatusV1(client, accountId, batch.batch_id!)).map((r) => statusOfV2(r as Record<string, unknown>));
+          ? (await getBatchStatusV2(client, accountId, batch.batch_id!)).data
+          : await getBatchStatusV1(client, accountId, batch.batch_id!)
+      ) as Record<string, unknown>[];
+      const records = returned.map((raw) => ({ ...statusOfV2(raw), raw }));
       const final = records.length >= batch.records && records.every((r) => !NOT_FINAL.has(r.status));
       if (final) {
         statuses = records;
@@ -937,51 +932,157 @@ async function waitForBatches(
       }
       await sleep(options.waitIntervalMs);
     }
-    const lines = batchLines(batch);
-    const aligned = statuses.length === lines.length;
-    statuses.forEach((status, index) => {
+    let failedHere = 0;
+    for (const status of statuses) {
       summary.records += 1;
       summary.by_status[status.status] = (summary.by_status[status.status] ?? 0) + 1;
-      if (SUCCESS.has(status.status)) return;
-      summary.failed += 1;
+      if (SUCCESS.has(status.status)) continue;
+      failedHere += 1;
       const reason = status.reason ?? status.status;
       summary.failures_by_reason[reason] = (summary.failures_by_reason[reason] ?? 0) + 1;
-      const failure = { batch_id: batch.batch_id!, status: status.status, reason };
-      if (aligned) failures.set(lines[index]!, failure);
-      else unplaced.push(failure);
-    });
+    }
+    summary.failed += failedHere;
+    if (failedHere > 0) failedBatches.push({ batchId: batch.batch_id!, lines: batchLines(batch), returned: statuses });
     done += 1;
     events.progress?.({ phase: 'waiting', done, total: batches.length, batchesDone: done, batchesTotal: batches.length });
   }
   events.phaseEnd?.('waiting');
   if (options.report) {
-    await writeReport(file, options.report, failures, unplaced);
+    await writeReport(file, options.report, failedBatches, options);
     summary.report = options.report;
   }
   return { summary };
 }
 
-/** The failed records with their CSV line, the reason and the row as it was in the file. */
-async function writeReport(file: string, target: string, failures: Map<number, Failure>, unplaced: Failure[]): Promise<void> {
+/** A status record as the API returned it, with its status read. */
+interface ReturnedRecord extends StatusRecord {
+  raw: Record<string, unknown>;
+}
+
+interface FailedBatch {
+  batchId: string;
+  /** The CSV lines the batch carried, in the order they were sent. */
+  lines: number[];
+  returned: ReturnedRecord[];
+}
+
+interface SentRow {
+  line: number;
+  fields: string[];
+  /** The record as it was sent (re-validated); undefined if that can no longer be rebuilt. */
+  record?: CallRecordV2;
+}
+
+function text(value: unknown): string | undefined {
+  return value === undefined || value === null || value === '' ? undefined : String(value);
+}
+
+/**
+ * Could this returned status record be this sent record? The API masks the numbers and documents
+ * no order, so records are matched on the fields it returns in clear; a field only one side
+ * has is not compared.
+ */
+function couldBe(raw: Record<string, unknown>, record: CallRecordV2 | undefined): boolean {
+  if (!record) return false;
+  const pairs: Array<[unknown, unknown]> = [
+    [raw.starts_at, record.starts_at],
+    [raw.ends_at, record.ends_at],
+    [raw.label_id, record.label_id],
+    [raw.dynamic_call_reason ?? raw.call_reason, record.dynamic_call_reason],
+    [raw.dynamic_label_name ?? raw.label_name, record.dynamic_label_name],
+  ];
+  for (const [returned, sent] of [
+    [raw.caller_number ?? raw.caller, record.caller_number],
+    [raw.receiver_number ?? raw.receiver, record.receiver_number],
+  ] as Array<[unknown, string]>) {
+    const clear = text(returned)?.replace(/^\+/, '');
+    if (clear && /^\d+$/.test(clear)) pairs.push([clear, sent]);
+  }
+  return pairs.every(([returned, sent]) => text(returned) === undefined || text(sent) === undefined || text(returned) === text(sent));
+}
+
+/**
+ * Which sent row each failed status belongs to. In order when the answer lines up with what was
+ * sent; otherwise by content, and a failure that fits several different rows stays unplaced
+ * rather than blaming the wrong line.
+ */
+function placeFailures(returned: ReturnedRecord[], rows: SentRow[]): Array<{ status: ReturnedRecord; row?: SentRow }> {
+  const inOrder = returned.length === rows.length && returned.every((status, i) => couldBe(status.raw, rows[i]!.record));
+  const taken = new Set<SentRow>();
+  const placed: Array<{ status: ReturnedRecord; row?: SentRow }> = [];
+  returned.forEach((status, i) => {
+    if (SUCCESS.has(status.status)) return;
+    if (inOrder) {
+      placed.push({ status, row: rows[i] });
+      return;
+    }
+    const candidates = rows.filter((row) => !taken.has(row) && couldBe(status.raw, row.record));
+    const first = candidates[0];
+    const identical = first && candidates.every((row) => JSON.stringify(row.record) === JSON.stringify(first.record));
+    if (first && identical) {
+      taken.add(first);
+      placed.push({ status, row: first });
+    } else {
+      placed.push({ status });
+    }
+  });
+  return placed;
+}
+
+/**
+ * The failed records with their CSV line, the reason and the row as it was in the file. The file
+ * is read once more; only one batch's rows are held at a time.
+ */
+async function writeReport(file: string, target: string, failedBatches: FailedBatch[], options: UploadOptions): Promise<void> {
+  const batchOfLine = new Map<number, FailedBatch>();
+  for (const batch of failedBatches) for (const line of batch.lines) batchOfLine.set(line, batch);
+  const rowsOf = new Map<FailedBatch, SentRow[]>();
+  const unplaced: string[] = [];
+  const input: CallReasonInput = {};
   const out = await openAtomicFile(target);
   try {
     let buffer = '';
-    let header: string[] = [];
+    let columns: ColumnMap | undefined;
+    const emit = (batch: FailedBatch, rows: SentRow[]) => {
+      const placed = placeFailures(batch.returned, rows);
+      const byLine = placed.filter((p) => p.row).sort((a, b) => a.row!.line - b.row!.line);
+      for (const { status, row } of byLine) {
+        buffer += csvRow([row!.line, batch.batchId, status.status, status.reason ?? status.status, ...row!.fields]);
+      }
+      for (const { status, row } of placed) {
+        if (!row) unplaced.push(csvRow(['', batch.batchId, status.status, status.reason ?? status.status, ...columns!.header.map(() => '')]));
+      }
+    };
     await readCsv(file, {
       onHeader(map) {
-        header = map.header;
-        buffer += csvRow(['line', 'batch_id', 'status', 'reason', ...header]);
+        columns = map;
+        buffer += csvRow(['line', 'batch_id', 'status', 'reason', ...map.header]);
       },
       onRow(line, fields) {
-        const failure = failures.get(line);
-        if (failure) buffer += csvRow([line, failure.batch_id, failure.status, failure.reason, ...fields]);
+        const batch = batchOfLine.get(line);
+        if (!batch) return;
+        let record: CallRecordV2 | undefined;
+        if (fields.length === columns!.header.length) {
+          fillInput(fields, columns!, input);
+          const validated = validateCallReason(input, { now: options.now, defaults: options.defaults });
+          if (validated.ok) record = validated.record as CallRecordV2;
+        }
+        const rows = rowsOf.get(batch) ?? [];
+        rows.push({ line, fields: [...fields], record });
+        rowsOf.set(batch, rows);
+        if (line === batch.lines[batch.lines.length - 1]) {
+          emit(batch, rows);
+          rowsOf.delete(batch);
+        }
       },
       async afterChunk() {
         if (buffer) await out.write(buffer);
         buffer = '';
       },
     });
-    for (const failure of unplaced) buffer += csvRow(['', failure.batch_id, failure.status, failure.reason, ...header.map(() => '')]);
+    // Batches whose last line is gone from the file (it should not happen: the hash is checked).
+    for (const [batch, rows] of rowsOf) emit(batch, rows);
+    buffer += unplaced.join('');
     if (buffer) await out.write(buffer);
     await out.commit();
   } catch (error) {
@@ -991,4 +1092,4 @@ async function writeReport(file: string, target: string, failures: Map<number, F
 }
 
 // exported for unit tests
-export const internals = { Batcher, BatchCounter, Coverage, statusOfV2, csvRow };
+export const internals = { Batcher, BatchCounter, Coverage, statusOfV2, csvRow, placeFailures, couldBe };
