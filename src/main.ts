@@ -30,8 +30,12 @@ export async function main(argv: string[] = process.argv): Promise<void> {
         return;
       }
       const { UsageError } = await import('./errors.js');
-      error = new UsageError(error.message.replace(/^error:\s*/i, ''), {
-        hint: 'run the command with --help for its usage',
+      // `--api-key=SECRET` is exactly the mistake a refused secret invites: never echo the value.
+      const message = error.message.replace(/^error:\s*/i, '').replace(/(--?[\w-]+)=[^'\s]*/g, '$1=…');
+      error = new UsageError(message, {
+        hint: /--api-key\b(?!-stdin)/.test(message)
+          ? 'the secret API key is never taken from the command line: use --api-key-stdin or TCB_API_KEY'
+          : 'run the command with --help for its usage',
       });
     }
     process.exitCode = await report(error, program.opts());

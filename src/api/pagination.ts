@@ -14,15 +14,21 @@ export interface Page<T> {
 
 /**
  * Walks pages from `start` until the API says there are no more: the page count when the
- * envelope has one, else a short or empty page (labels answer a bare array).
+ * envelope has one, else a short or empty page (labels answer a bare array), or a page that
+ * repeats the one before it.
  */
 export async function* walkPages<T>(
   fetchPage: (page: number) => Promise<Page<T>>,
   start: number,
   limit: number | undefined,
 ): AsyncGenerator<T[]> {
+  let previous: string | undefined;
   for (let page = start; ; page += 1) {
     const result = await fetchPage(page);
+    // A server that ignores `page` answers the same page forever: stop at the first repeat.
+    const fingerprint = result.items.length > 0 ? JSON.stringify(result.items) : undefined;
+    if (fingerprint !== undefined && fingerprint === previous) return;
+    previous = fingerprint;
     if (result.items.length > 0) yield result.items;
     if (result.totalPages !== undefined) {
       if (page >= result.totalPages) return;

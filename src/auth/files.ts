@@ -1,13 +1,37 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { UsageError } from '../errors.js';
 
 /** Owner-only: credential, token and state files. */
 export const PRIVATE_FILE_MODE = 0o600;
 export const PRIVATE_DIR_MODE = 0o700;
 
+/** File-system codes that mean the config location itself is unusable, not a bug in tcb. */
+const UNUSABLE = new Set(['ENOTDIR', 'EISDIR', 'EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EEXIST', 'ELOOP']);
+
+/** Turns a failure to use the config directory into an error that names the path (exit 2). */
+export function configLocationError(error: unknown, file: string): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code && UNUSABLE.has(code)) {
+    return new UsageError(`cannot use ${file} (${code})`, {
+      hint: 'set TCB_CONFIG_DIR to a directory this user can write, or fix the permissions',
+      cause: error,
+    });
+  }
+  if (error instanceof SyntaxError) {
+    return new UsageError(`${file} is not valid JSON: ${error.message}`, { hint: `fix or remove ${file}`, cause: error });
+  }
+  return error;
+}
+
+/** Created owner-only; an existing directory is left as the user set it up. */
 export async function ensurePrivateDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  try {
+    await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  } catch (error) {
+    throw configLocationError(error, dir);
+  }
 }
 
 export async function readJsonFile<T>(file: string): Promise<T | undefined> {
@@ -16,7 +40,7 @@ export async function readJsonFile<T>(file: string): Promise<T | undefined> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     if (error instanceof SyntaxError) return undefined; // a damaged cache is rebuilt, not fatal
-    throw error;
+    throw configLocationError(error, file);
   }
 }
 
@@ -24,7 +48,11 @@ export async function readJsonFile<T>(file: string): Promise<T | undefined> {
 export async function writePrivateJson(file: string, value: unknown): Promise<void> {
   await ensurePrivateDir(path.dirname(file));
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`, { mode: PRIVATE_FILE_MODE });
-  await chmod(temp, PRIVATE_FILE_MODE);
-  await rename(temp, file);
+  try {
+    await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`, { mode: PRIVATE_FILE_MODE });
+    await chmod(temp, PRIVATE_FILE_MODE);
+    await rename(temp, file);
+  } catch (error) {
+    throw configLocationError(error, file);
+  }
 }

@@ -1,8 +1,8 @@
 import { chmodSync, existsSync } from 'node:fs';
 import Conf from 'conf';
 import type { StoredProfile } from '../config/settings.js';
-import { PRIVATE_FILE_MODE, PRIVATE_DIR_MODE } from './files.js';
 import { mkdirSync } from 'node:fs';
+import { configLocationError, PRIVATE_FILE_MODE, PRIVATE_DIR_MODE } from './files.js';
 
 interface ConfigShape {
   profiles: Record<string, StoredProfile>;
@@ -24,6 +24,14 @@ export class ProfileStore {
   }
 
   private open(): Conf<ConfigShape> {
+    try {
+      return this.openStore();
+    } catch (error) {
+      throw configLocationError(error, this.path);
+    }
+  }
+
+  private openStore(): Conf<ConfigShape> {
     if (!this.store) {
       mkdirSync(this.configDir, { recursive: true, mode: PRIVATE_DIR_MODE });
       this.store = new Conf<ConfigShape>({
@@ -68,7 +76,11 @@ export class ProfileStore {
 
   private write(profiles: Record<string, StoredProfile>): void {
     const store = this.open();
-    store.set('profiles', profiles);
-    chmodSync(store.path, PRIVATE_FILE_MODE);
+    try {
+      store.set('profiles', profiles);
+      chmodSync(store.path, PRIVATE_FILE_MODE);
+    } catch (error) {
+      throw configLocationError(error, this.path);
+    }
   }
 }

@@ -3,7 +3,8 @@ import lockfile from 'proper-lockfile';
 import type { Credentials } from '../config/settings.js';
 import { redactor } from '../output/redact.js';
 import type { TokenSource } from '../api/client.js';
-import { ensurePrivateDir, readJsonFile, writePrivateJson } from './files.js';
+import { TransientError } from '../errors.js';
+import { configLocationError, ensurePrivateDir, readJsonFile, writePrivateJson } from './files.js';
 
 /** Tokens live 60 minutes; reuse one until 5 minutes before it expires. */
 export const TOKEN_LIFETIME_MS = 60 * 60_000;
@@ -90,6 +91,14 @@ export class TokenCache {
       realpath: false,
       stale: 15_000,
       retries: { retries: 200, factor: 1.2, minTimeout: 20, maxTimeout: 250, randomize: true },
+    }).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
+        throw new TransientError(`the token cache ${this.file} stayed locked by another tcb process`, {
+          code: 'token_cache_locked',
+          hint: 'try again; a crashed process leaves a stale lock that expires after 15 s',
+        });
+      }
+      throw configLocationError(error, this.file);
     });
     try {
       return await work();

@@ -101,10 +101,13 @@ export function resolveFormat(flags: GlobalFlags, env: Env, stdoutIsTTY: boolean
   return stdoutIsTTY ? 'table' : 'json';
 }
 
+/** Timers in Node hold at most 2^31-1 ms. */
+const MAX_TIMEOUT_SECONDS = 2_147_483;
+
 export function parseTimeoutSeconds(value: string, source: string): number {
   const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds <= 0) {
-    throw new RangeError(`${source} must be a positive number of seconds (got "${value}")`);
+  if (!Number.isFinite(seconds) || seconds < 0.001 || seconds > MAX_TIMEOUT_SECONDS) {
+    throw new RangeError(`${source} must be a number of seconds from 0.001 to ${MAX_TIMEOUT_SECONDS} (got "${value}")`);
   }
   return seconds;
 }

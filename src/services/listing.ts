@@ -14,7 +14,7 @@ export interface ListOptions {
 export function parsePositiveInt(value: unknown, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const text = String(value).trim();
-  if (!/^\d+$/.test(text) || Number(text) < 1) {
+  if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text))) {
     throw new UsageError(`${flag} must be a whole number of at least 1 (got "${text}")`);
   }
   return Number(text);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli.js';
@@ -94,6 +94,8 @@ describe('tcb foundation, end to end against the sandbox', () => {
       expect(h.sandbox.counters().tokensCreated).toBe(before);
       const json = await runTcb(['auth', 'token', '--json'], { env });
       expect(JSON.parse(json.stdout)).toEqual({ token: first.stdout.trim() });
+      const cron = await runTcb(['auth', 'token'], { env: { ...env, TCB_FORMAT: 'json' } });
+      expect(cron.stdout).toBe(first.stdout);
     });
 
     it('logout forgets the secret and the cached token; commands then fail with exit 3', async () => {
@@ -136,6 +138,63 @@ describe('tcb foundation, end to end against the sandbox', () => {
       expect(errorEnvelope(noSecret.stderr).message).toContain('--api-key-stdin');
       expect(h.sandbox.counters().requests['token-create'] ?? 0).toBe(before);
       other.cleanup();
+    });
+  });
+
+  describe('mistakes and interruptions', () => {
+    it('a secret typed as --api-key=VALUE is refused without echoing it, pointing to --api-key-stdin', async () => {
+      const secret = h.sandbox.credentials.apiKey;
+      const result = await runTcb(['auth', 'login', `--api-key=${secret}`]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).not.toContain(secret);
+      const envelope = errorEnvelope(result.stderr);
+      expect(envelope.message).toContain('--api-key=…');
+      expect(envelope.hint).toContain('--api-key-stdin');
+    });
+
+    it('Ctrl-C at a prompt exits 130 and stores nothing', async () => {
+      const dir = tempDir();
+      const result = await pipeline(
+        `(sleep 1.5; printf '\\003'; sleep 1) | script -qec "node ${BIN} auth login; echo RC=\\$?" /dev/null`,
+        { TCB_CONFIG_DIR: dir.dir },
+      );
+      expect(result.out).toContain('RC=130');
+      expect(result.out).toContain('stopped at the prompt');
+      expect(existsSync(path.join(dir.dir, 'config.json'))).toBe(false);
+      dir.cleanup();
+    });
+
+    it('a damaged config file or an unusable config dir exits 2 naming the path', async () => {
+      const dir = tempDir();
+      writeFileSync(path.join(dir.dir, 'config.json'), '{bad');
+      const corrupt = await runTcb(['auth', 'status'], { env: { TCB_CONFIG_DIR: dir.dir } });
+      expect(corrupt.code).toBe(2);
+      const envelope = errorEnvelope(corrupt.stderr);
+      expect(envelope.message).toContain(path.join(dir.dir, 'config.json'));
+      expect(envelope.hint).toMatch(/fix or remove/);
+      const notADir = path.join(dir.dir, 'config.json', 'nested');
+      const unusable = await h.run(['labels', 'list'], { env: { TCB_CONFIG_DIR: notADir } });
+      expect(unusable.code).toBe(2);
+      expect(errorEnvelope(unusable.stderr).message).toContain(notADir);
+      dir.cleanup();
+    });
+
+    it('secrets echoed by the API in an error body are redacted on stderr', async () => {
+      const dir = tempDir();
+      const env = { TCB_CONFIG_DIR: dir.dir };
+      const token = (await h.run(['auth', 'token'], { env })).stdout.trim();
+      const apiKey = h.sandbox.credentials.apiKey;
+      h.sandbox.inject({
+        endpoint: 'labels-get',
+        status: 400,
+        body: { slug: 'invalid-input', message: `bad request with token ${token} for key ${apiKey}` },
+      });
+      const result = await h.run(['labels', 'list', '--verbose'], { env });
+      dir.cleanup();
+      expect(result.code).toBe(4);
+      expect(result.stderr).toContain('[REDACTED]');
+      expect(result.stderr).not.toContain(token);
+      expect(result.stderr).not.toContain(apiKey);
     });
   });
 

@@ -42,6 +42,8 @@ describe('settings precedence: flag > env > profile > default', () => {
     expect(resolveSettings({}, { TCB_TIMEOUT: '5' }, pipe, undefined).timeoutMs).toBe(5000);
     expect(resolveSettings({ timeout: '1.5' }, { TCB_TIMEOUT: '5' }, pipe, undefined).timeoutMs).toBe(1500);
     expect(() => resolveSettings({ timeout: '-1' }, {}, pipe, undefined)).toThrow(/--timeout/);
+    expect(() => resolveSettings({ timeout: '0.0001' }, {}, pipe, undefined)).toThrow(/--timeout/);
+    expect(() => resolveSettings({ timeout: '99999999' }, {}, pipe, undefined)).toThrow(/--timeout/);
   });
 
   it('verbose from flag or TCB_DEBUG=1; interactive needs both TTYs and no CI', () => {
