@@ -33,7 +33,7 @@ afterAll(async () => {
   await storage.close();
 });
 beforeEach(() => {
-  configureLogs(h.sandbox.state, { downloadHost: undefined, answer: 'url', noDataStatus: 200 });
+  configureLogs(h.sandbox.state, { downloadHost: undefined, downloadOverride: undefined, answer: 'url', noDataStatus: 200 });
 });
 
 /** The seeded events between two of them (inclusive), as the sandbox serves them. */
@@ -97,6 +97,20 @@ describe('tcb cmb export', () => {
     const to = events[7]!.requestedAt;
     const result = await h.run(['cmb', 'export', '--from', String(from), '--to', String(to), '--json']);
     expect((JSON.parse(result.stdout) as { request_id: string }[]).map((r) => r.request_id)).toEqual(idsBetween(from, to));
+  });
+
+  it('reads a download served as JSON, and a broken one is exit 4, not a crash', async () => {
+    const from = events[0]!.requestedAt;
+    const to = events[5]!.requestedAt;
+    const records = [{ request_id: 'r-1', client_number: '919800000001' }, { request_id: 'r-2', client_number: '919800000002' }];
+    configureLogs(h.sandbox.state, { downloadOverride: { contentType: 'application/json', body: JSON.stringify(records) } });
+    const json = await h.run(['cmb', 'export', '--from', String(from), '--to', String(to), '--format', 'ndjson']);
+    expect(json.code).toBe(0);
+    expect(json.stdout.trim().split('\n').map((l) => JSON.parse(l).request_id)).toEqual(['r-1', 'r-2']);
+    configureLogs(h.sandbox.state, { downloadOverride: { contentType: 'application/json', body: '[{"request_id": "r-1",' } });
+    const broken = await h.run(['cmb', 'export', '--from', String(from), '--to', String(to)]);
+    expect(broken.code).toBe(4);
+    expect(errorEnvelope(broken.stderr).message).toContain('says it is JSON but is not');
   });
 
   it('sends seconds with --time-unit s', async () => {

@@ -355,9 +355,18 @@ describe('tcb webhook test', () => {
     }
   });
 
+  it('a key in --url is refused (it would sit in argv): exit 2, nothing sent', async () => {
+    const before = storedEvents(storeFile).length;
+    const result = await runTcb(['webhook', 'test', '--url', `${listener.url}tcbiz-webhook?key=${KEY}`], { env: { TCB_WEBHOOK_KEY: KEY } });
+    expect(result.code).toBe(2);
+    expect(errorEnvelope(result.stderr).hint).toContain('TCB_WEBHOOK_KEY');
+    expect(result.stderr).not.toContain(KEY);
+    expect(storedEvents(storeFile)).toHaveLength(before);
+  });
+
   it('a receiver answering 401 is exit 4 with the status reported on stdout', async () => {
-    const result = await runTcb(['webhook', 'test', '--url', `${listener.url}tcbiz-webhook?key=nope`, '--type', 'user_feedback'], {
-      env: { TCB_WEBHOOK_KEY: KEY },
+    const result = await runTcb(['webhook', 'test', '--url', `${listener.url}tcbiz-webhook`, '--type', 'user_feedback'], {
+      env: { TCB_WEBHOOK_KEY: 'not-the-listener-key' },
     });
     expect(result.code).toBe(4);
     expect(JSON.parse(result.stdout)).toMatchObject({ status: 401, ok: false, event_type: 'user_feedback' });

@@ -115,6 +115,8 @@ export interface LogsConfig {
   answer: 'url' | 'inline-csv';
   /** Serve downloads from another sandbox (a different host:port) instead of this one. */
   downloadHost?: { url: string; state: SandboxState };
+  /** Tests: every download answers this instead of the CSV (a JSON file, a broken file …). */
+  downloadOverride?: { contentType: string; body: string };
 }
 
 interface StoredFile {
@@ -371,10 +373,11 @@ function download(ctx: RouteContext): RouteResponse {
   if (!file || file.expiresAt <= ctx.now || file.name !== ctx.params.name) {
     return slugResponse(404, 'not-found', 'download link not found or expired');
   }
+  const override = logsState(ctx.state).config.downloadOverride;
   return {
     status: 200,
-    raw: file.body,
-    contentType: 'text/csv; charset=utf-8',
+    raw: override?.body ?? file.body,
+    contentType: override?.contentType ?? 'text/csv; charset=utf-8',
     headers: { 'Content-Disposition': `attachment; filename="${file.name}"` },
   };
 }

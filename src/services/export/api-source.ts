@@ -6,7 +6,7 @@ import {
   type LogAnswer,
 } from '../../api/logs.js';
 import type { CommandContext } from '../../context.js';
-import { AuthError, UsageError, isTcbError } from '../../errors.js';
+import { ApiError, AuthError, UsageError, isTcbError } from '../../errors.js';
 import { formatIso } from '../../util/time.js';
 import { BoundaryTracker, detectTimeColumn, parseRowTime } from './boundary.js';
 import { csvBatches, recordBatches, type CsvBatches } from './csv-records.js';
@@ -192,7 +192,14 @@ export function apiSource(ctx: CommandContext, options: ExportOptions): RecordSo
             // A JSON file cannot be streamed record by record without a streaming JSON parser; they are small.
             let text = '';
             for await (const chunk of download.body) text += chunk.toString();
-            const parsed = JSON.parse(text) as unknown;
+            let parsed: unknown;
+            try {
+              parsed = JSON.parse(text);
+            } catch (error) {
+              throw new ApiError(`the log download says it is JSON but is not: ${(error as Error).message}`, {
+                hint: 'the server sent a broken file; try again, or report it to Truecaller',
+              });
+            }
             const records = Array.isArray(parsed) ? parsed : ((parsed as { data?: unknown })?.data as unknown[]) ?? [];
             reader = recordBatches(records as Record<string, unknown>[]);
           } else {

@@ -155,11 +155,17 @@ export function parseWebhookTestOptions(opts: Record<string, unknown>, env: Comm
   } catch {
     throw new UsageError(`--url is not a valid URL: "${redactUrl(opts.url)}"`, { field: '--url' });
   }
+  // The key is a secret, so it never comes from argv (where ps and shell history keep it).
+  if (url.searchParams.has('key')) {
+    throw new UsageError('--url must not carry ?key=: the webhook key is a secret and stays off the command line', {
+      field: '--url',
+      hint: `set ${WEBHOOK_KEY_ENV}; tcb adds ?key= to the URL itself`,
+    });
+  }
   const key = env[WEBHOOK_KEY_ENV];
   if (key) {
     redactor.addSecret(key);
-    // The key stays out of argv: with TCB_WEBHOOK_KEY set, --url can omit ?key=.
-    if (!url.searchParams.has('key')) url.searchParams.set('key', key);
+    url.searchParams.set('key', key);
   }
   return { url: url.toString(), type: WEBHOOK_EXAMPLES[example].event_type, example };
 }
