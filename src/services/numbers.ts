@@ -74,6 +74,18 @@ export async function resolveFeatureSet(ctx: CommandContext, value: string): Pro
   return matchFeatureSet(wanted, await allFeatureSets(ctx));
 }
 
+/** Fills in the name of a feature set given by id, best effort: on any failure the id alone names it. */
+export async function withFeatureSetName(ctx: CommandContext, ref: FeatureSetRef): Promise<FeatureSetRef> {
+  if (ref.name) return ref;
+  try {
+    const found = (await allFeatureSets(ctx)).find((set) => set.id === ref.id);
+    if (found) return { id: ref.id, name: found.name };
+  } catch {
+    // keep the id
+  }
+  return ref;
+}
+
 // ---------------------------------------------------------------------------------------------
 // numbers list
 

@@ -1,0 +1,127 @@
+// The flow shared by `tcb numbers publish` and `tcb numbers delist` once the numbers are known:
+// plan → send → buckets → wait → the error that sets the exit code. The command prompts and renders.
+import type { NumbersAction, NumbersChangeResponse } from '../api/numbers.js';
+import type { CommandContext } from '../context.js';
+import { PartialFailureError, WaitTimeoutError } from '../errors.js';
+import { formatDuration } from '../util/time.js';
+import {
+  assessOutcome,
+  mergeResponses,
+  planChange,
+  resolveFeatureSet,
+  sendChange,
+  waitForSettle,
+  type ChangePlan,
+  type Outcome,
+  type WaitResult,
+} from './numbers.js';
+
+export const VERB: Record<NumbersAction, { done: string; doing: string; title: string }> = {
+  publish: { done: 'published', doing: 'publish', title: 'Publish' },
+  delist: { done: 'delisted', doing: 'delist', title: 'Delist' },
+};
+
+export function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
+/** formatDuration rounds to seconds; polling intervals are often shorter. */
+export function shortDuration(ms: number): string {
+  return ms < 1000 ? `${ms}ms` : formatDuration(ms);
+}
+
+/** Resolves the --feature-set value (id or name) and splits the numbers into requests. */
+export async function planNumbersChange(
+  ctx: CommandContext,
+  action: NumbersAction,
+  featureSet: string,
+  numbers: string[],
+): Promise<ChangePlan> {
+  return planChange(action, await resolveFeatureSet(ctx, featureSet), numbers);
+}
+
+export interface ChangeOptions {
+  /** --wait: poll until the accepted numbers show their new state. */
+  wait?: { intervalMs: number; timeoutMs: number };
+}
+
+/** Progress for the command to report; called in this order. */
+export interface ChangeHooks {
+  sending?(index: number, total: number): void;
+  /** Numbers the API ignored because an earlier list/delist is still processing them. */
+  ignoredAsProcessing?(numbers: string[]): void;
+  waiting?(count: number): void;
+  polled?(settled: number, total: number): void;
+}
+
+export interface ChangeResult {
+  plan: ChangePlan;
+  responses: NumbersChangeResponse[];
+  /** The responses as one (see mergeResponses). */
+  merged: NumbersChangeResponse;
+  outcome: Outcome;
+  wait?: WaitResult;
+  /** Set when a request failed after earlier ones were accepted: later requests were not sent. */
+  stopped?: { sent: number; unsent: number };
+  /** To throw once the result is shown: the failed request, a --wait timeout (exit 7) or a partial failure (exit 6). */
+  error?: unknown;
+}
+
+export async function sendNumbersChange(
+  ctx: CommandContext,
+  plan: ChangePlan,
+  options: ChangeOptions,
+  hooks: ChangeHooks = {},
+): Promise<ChangeResult> {
+  const sent = await sendChange(ctx, plan, (index, total) => hooks.sending?.(index, total));
+  const merged = mergeResponses(sent.responses);
+  const outcome = assessOutcome(plan.action, merged);
+  const result: ChangeResult = { plan, responses: sent.responses, merged, outcome };
+
+  // A request that failed after accepted ones wins: nothing is waited for.
+  if (sent.error) return { ...result, stopped: { sent: sent.sent, unsent: sent.unsent }, error: sent.error };
+
+  if (outcome.processing.length > 0) hooks.ignoredAsProcessing?.(outcome.processing);
+  if (options.wait && outcome.accepted.length > 0) {
+    hooks.waiting?.(outcome.accepted.length);
+    result.wait = await waitForSettle(ctx, plan.action, plan.featureSet.id, outcome.accepted, {
+      intervalMs: options.wait.intervalMs,
+      timeoutMs: options.wait.timeoutMs,
+      onPoll: (settled, total) => hooks.polled?.(settled, total),
+    });
+  }
+  result.error = waitTimeout(result.wait) ?? partialFailure(plan, outcome, result.wait);
+  return result;
+}
+
+/** Exit 7: numbers still pending when --wait gave up. */
+function waitTimeout(wait: WaitResult | undefined): WaitTimeoutError | undefined {
+  if (!wait?.timedOut) return undefined;
+  return new WaitTimeoutError(
+    `${plural(wait.pending.length, 'number')} not yet ${wait.target} after ${shortDuration(wait.elapsed_ms)}; the change may still finish`,
+    {
+      hint: 'run `tcb numbers list --feature-set …` later, or raise --wait-timeout',
+      details: { pending: wait.pending },
+    },
+  );
+}
+
+/** Exit 6: a failure bucket, an API status "failed", or a number that ended failed while waiting. */
+function partialFailure(plan: ChangePlan, outcome: Outcome, wait: WaitResult | undefined): PartialFailureError | undefined {
+  const parts = outcome.failed.map((bucket) => `${bucket.numbers.length} ${bucket.bucket}`);
+  if (outcome.statusFailed) parts.push('status "failed"');
+  if (wait && wait.failed.length > 0) parts.push(`${wait.failed.length} ended in a failed state`);
+  if (parts.length === 0) return undefined;
+  const notDone = outcome.failedCount + (wait?.failed.length ?? 0);
+  return new PartialFailureError(
+    `${notDone} of ${plan.numbers.length} numbers were not ${VERB[plan.action].done} (${parts.join(', ')}); the result is on stdout`,
+    {
+      hint: 'see the buckets in the output; `tcb numbers list` shows the current state',
+      details: {
+        failed: Object.fromEntries(outcome.failed.map((bucket) => [bucket.bucket, bucket.numbers.length])),
+        ...(outcome.statusFailed ? { status: 'failed' } : {}),
+        ...(wait && wait.failed.length > 0 ? { failed_after_wait: wait.failed } : {}),
+      },
+    },
+  );
+}
