@@ -154,12 +154,26 @@ describe('tcb foundation, end to end against the sandbox', () => {
 
     it('Ctrl-C at a prompt exits 130 and stores nothing', async () => {
       const dir = tempDir();
-      const result = await pipeline(
-        `(sleep 1.5; printf '\\003'; sleep 1) | script -qec "node ${BIN} auth login; echo RC=\\$?" /dev/null`,
-        { TCB_CONFIG_DIR: dir.dir },
-      );
-      expect(result.out).toContain('RC=130');
-      expect(result.out).toContain('stopped at the prompt');
+      // `script` gives tcb a real terminal; ^C is typed once the prompt is on screen.
+      const child = spawn('script', ['-qec', `node ${BIN} auth login; echo RC=$?`, '/dev/null'], {
+        env: baseEnv({ TCB_CONFIG_DIR: dir.dir }),
+        cwd: ROOT,
+      });
+      let out = '';
+      let typed = false;
+      child.stdout.on('data', (chunk) => {
+        out += chunk;
+        if (!typed && out.includes('Client account id')) {
+          typed = true;
+          child.stdin.write('\u0003');
+        }
+      });
+      const guard = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await new Promise((resolve) => child.on('close', resolve));
+      clearTimeout(guard);
+      expect(typed).toBe(true);
+      expect(out).toContain('stopped at the prompt');
+      expect(out).toContain('RC=130');
       expect(existsSync(path.join(dir.dir, 'config.json'))).toBe(false);
       dir.cleanup();
     });
