@@ -7,6 +7,7 @@ import { CachedTokenSource, TokenCache, cacheKey } from './auth/token-cache.js';
 import {
   resolveCredentialSources,
   resolveProfileName,
+  resolveColor,
   resolveSettings,
   resolveConfigDir,
   type Credentials,
@@ -158,7 +159,7 @@ export function fallbackOutput(flags: GlobalFlags, env: Env = process.env, termi
   return new Output({
     format,
     color: false,
-    stderrColor: terminal.stderrIsTTY && flags.color !== false && !env.NO_COLOR,
+    stderrColor: resolveColor(flags, env, terminal.stderrIsTTY),
     stderrIsTTY: terminal.stderrIsTTY,
     verbose: Boolean(flags.verbose) || env.TCB_DEBUG === '1',
     quiet: Boolean(flags.quiet),

@@ -92,7 +92,21 @@ describe('errors', () => {
     expect(toEnvelope(new TypeError('x')).message).toMatch(/bug/);
   });
 
-  it('stderr is redacted', () => {
+  it('the stack of an unexpected exception is shown only with --verbose', () => {
+    const stack = (verbose: boolean) => {
+      const stderr = new PassThrough();
+      let err = '';
+      stderr.on('data', (c) => (err += c));
+      const output = new Output({ format: 'json', color: false, stderrColor: false, stderrIsTTY: false, verbose, quiet: false, stdout: new PassThrough(), stderr });
+      output.error(new TypeError('boom'));
+      return err;
+    };
+    expect(stack(false)).not.toContain('at ');
+    expect(stack(true)).toMatch(/TypeError: boom\n\s+at /);
+    expect(JSON.parse(stack(false).split('\n')[0]!).error.exit_code).toBe(1);
+  });
+
+    it('stderr is redacted', () => {
     const c = capture('json', true);
     c.output.warn('Authorization: Bearer abcdefghijklmnop');
     expect(c.err()).not.toContain('abcdefghijklmnop');
