@@ -1,6 +1,6 @@
 import type cliProgressTypes from 'cli-progress';
 import type { Output } from '../output/output.js';
-import type { UploadPhase, UploadProgress } from '../services/upload/upload.js';
+import type { UploadPhase, UploadProgress } from '../services/call-reasons/upload/upload.js';
 
 const PHASE_LABEL: Record<UploadPhase, string> = { validating: 'Validating', sending: 'Sending', waiting: 'Waiting' };
 

@@ -5,8 +5,8 @@ import { errorEnvelope, startHarness, type Harness } from '../helpers/cli.js';
 import { callReasonSandbox } from '../../src/sandbox/routes/call-reasons.js';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { JournalWriter, JOURNAL_VERSION, journalPath, type JournalHeader } from '../../src/services/upload/journal.js';
-import { hashFile } from '../../src/services/upload/csv-reader.js';
+import { JournalWriter, JOURNAL_VERSION, journalPath, type JournalHeader } from '../../src/services/call-reasons/upload/journal.js';
+import { hashFile } from '../../src/services/call-reasons/upload/csv-reader.js';
 
 const FLOWER_ERA = '255297eb-7f13-44f9-967a-f287ff0f5025';
 

@@ -11,7 +11,7 @@ import {
   type BatchResult,
   type BatchTarget,
   type WaitHooks,
-} from '../../src/services/batch-status.js';
+} from '../../src/services/call-reasons/batch-status.js';
 import { UsageError } from '../../src/errors.js';
 
 describe('classifyStatus', () => {

@@ -2,14 +2,14 @@ import { statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { ApiError, TransientError, UsageError } from '../../src/errors.js';
-import { exportFormat, parseExportOptions } from '../../src/services/exports.js';
-import { planApiRun, toUnit, type ApiCursor } from '../../src/services/export/api-source.js';
-import { BoundaryTracker, detectTimeColumn, fingerprint, parseRowTime } from '../../src/services/export/boundary.js';
-import { csvBatches, normaliseHeader, recordBatches } from '../../src/services/export/csv-records.js';
-import { tableColumnsFor } from '../../src/services/export/sink.js';
-import { ExportStateStore, exportStateKey } from '../../src/services/export/state.js';
-import type { ExportOptions } from '../../src/services/export/types.js';
-import { planWebhookRun } from '../../src/services/export/webhook-source.js';
+import { exportFormat, parseExportOptions } from '../../src/services/exports/exports.js';
+import { planApiRun, toUnit, type ApiCursor } from '../../src/services/exports/api-source.js';
+import { BoundaryTracker, detectTimeColumn, fingerprint, parseRowTime } from '../../src/services/exports/boundary.js';
+import { csvBatches, normaliseHeader, recordBatches } from '../../src/services/exports/csv-records.js';
+import { tableColumnsFor } from '../../src/services/exports/sink.js';
+import { ExportStateStore, exportStateKey } from '../../src/services/exports/state.js';
+import type { ExportOptions } from '../../src/services/exports/types.js';
+import { planWebhookRun } from '../../src/services/exports/webhook-source.js';
 import { tempDir } from '../helpers/cli.js';
 
 async function collect(batches: AsyncIterable<Record<string, unknown>[]>): Promise<Record<string, unknown>[][]> {

@@ -12,8 +12,8 @@ import {
   parseJournal,
   readJournal,
   type JournalHeader,
-} from '../../src/services/upload/journal.js';
-import { hashFile } from '../../src/services/upload/csv-reader.js';
+} from '../../src/services/call-reasons/upload/journal.js';
+import { hashFile } from '../../src/services/call-reasons/upload/csv-reader.js';
 
 let dir: string;
 afterEach(() => rmSync(dir, { recursive: true, force: true }));

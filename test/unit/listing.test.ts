@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { walkPages, type Page } from '../../src/api/pagination.js';
-import { parseListOptions, parsePositiveInt } from '../../src/services/listing.js';
+import { parseListOptions, parsePositiveInt } from '../../src/services/catalog/listing.js';
 
 async function collect<T>(pages: AsyncGenerator<T[]>): Promise<T[][]> {
   const out: T[][] = [];

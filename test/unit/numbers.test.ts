@@ -11,7 +11,7 @@ import {
   gatherEntries,
   normaliseEntries,
   parseNumberText,
-} from '../../src/services/numbers-input.js';
+} from '../../src/services/numbers/input.js';
 import {
   assessOutcome,
   chunk,
@@ -22,7 +22,7 @@ import {
   planChange,
   sendChange,
   waitForSettle,
-} from '../../src/services/numbers.js';
+} from '../../src/services/numbers/numbers.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/numbers/', import.meta.url));
 const fixture = (name: string): string => path.join(FIXTURES, name);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaultKnobs, mergeKnobs } from '../../src/sandbox/knobs.js';
-import { sandboxOptions } from '../../src/services/sandbox.js';
+import { sandboxOptions } from '../../src/services/sandbox/sandbox.js';
 
 describe('sandbox knobs for the asynchronous areas', () => {
   it('number and batch delays are optional knobs, validated like the others', () => {

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { mapHeader, readCsv } from '../../src/services/upload/csv-reader.js';
-import { internals } from '../../src/services/upload/upload.js';
+import { mapHeader, readCsv } from '../../src/services/call-reasons/upload/csv-reader.js';
+import { internals } from '../../src/services/call-reasons/upload/upload.js';
 import type { CallReasonRecord } from '../../src/services/call-reasons/record.js';
-import type { JournalBatch } from '../../src/services/upload/journal.js';
+import type { JournalBatch } from '../../src/services/call-reasons/upload/journal.js';
 
 let dir: string | undefined;
 afterEach(() => {

@@ -1,6 +1,6 @@
 import type { CommandInput } from '../../cli.js';
 import type { CommandContext } from '../../context.js';
-import { login } from '../../services/auth.js';
+import { login } from '../../services/auth/auth.js';
 
 export default async function authLogin(ctx: CommandContext, { opts, command }: CommandInput): Promise<void> {
   const result = await login(ctx, {

@@ -1,6 +1,6 @@
 import type { CommandInput } from '../../cli.js';
 import type { CommandContext } from '../../context.js';
-import { logout } from '../../services/auth.js';
+import { logout } from '../../services/auth/auth.js';
 
 export default async function authLogout(ctx: CommandContext, _input: CommandInput): Promise<void> {
   const result = await logout(ctx);

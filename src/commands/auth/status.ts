@@ -1,6 +1,6 @@
 import type { CommandInput } from '../../cli.js';
 import type { CommandContext } from '../../context.js';
-import { status, type AuthStatus } from '../../services/auth.js';
+import { status, type AuthStatus } from '../../services/auth/auth.js';
 import { formatDuration } from '../../util/time.js';
 
 export default async function authStatus(ctx: CommandContext, _input: CommandInput): Promise<void> {

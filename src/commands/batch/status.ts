@@ -11,7 +11,7 @@ import {
   type BatchResult,
   type BatchTarget,
   type UploadBatches,
-} from '../../services/batch-status.js';
+} from '../../services/call-reasons/batch-status.js';
 import { formatDuration } from '../../util/time.js';
 
 function lines(result: BatchResult): string {

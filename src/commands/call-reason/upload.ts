@@ -3,14 +3,14 @@ import type { CommandContext } from '../../context.js';
 import { uploadProgressBar } from '../../ui/upload-progress.js';
 import { UsageError } from '../../errors.js';
 import { parseRateLimit } from '../../api/rate-limiter.js';
-import { parsePositiveInt } from '../../services/listing.js';
+import { parsePositiveInt } from '../../services/catalog/listing.js';
 import { DefaultFlagError, defaultsFromFlags } from '../../services/call-reasons/record.js';
 import {
   MAX_BATCH_SIZE,
   runUpload,
   type UploadOptions,
   type UploadSummary,
-} from '../../services/upload/upload.js';
+} from '../../services/call-reasons/upload/upload.js';
 import { durationFlag } from '../../util/flags.js';
 import { formatDuration } from '../../util/time.js';
 

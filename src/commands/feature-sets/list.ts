@@ -2,7 +2,7 @@ import type { FeatureSet } from '../../api/feature-sets.js';
 import type { CommandInput } from '../../cli.js';
 import type { CommandContext } from '../../context.js';
 import type { Column } from '../../output/output.js';
-import { FEATURE_SET_FILTERS, listFeatureSets, parseListOptions } from '../../services/listing.js';
+import { FEATURE_SET_FILTERS, listFeatureSets, parseListOptions } from '../../services/catalog/listing.js';
 
 const COLUMNS: Column<FeatureSet>[] = [
   { header: 'ID', value: (set) => set.id },

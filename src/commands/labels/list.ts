@@ -2,7 +2,7 @@ import type { Label } from '../../api/labels.js';
 import type { CommandInput } from '../../cli.js';
 import type { CommandContext } from '../../context.js';
 import type { Column } from '../../output/output.js';
-import { listLabels, parseListOptions } from '../../services/listing.js';
+import { listLabels, parseListOptions } from '../../services/catalog/listing.js';
 
 const COLUMNS: Column<Label>[] = [
   { header: 'ID', value: (label) => label.id },

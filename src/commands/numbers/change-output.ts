@@ -1,9 +1,9 @@
 // What `tcb numbers publish|delist` writes to stdout, in the four formats: the --dry-run plan and the result.
 import type { CommandContext } from '../../context.js';
 import { csvLines } from '../../output/csv.js';
-import type { CollectedNumbers } from '../../services/numbers-input.js';
-import { dryRunRequests, type ChangePlan, type FeatureSetRef, type WaitResult } from '../../services/numbers.js';
-import { VERB, plural, shortDuration, type ChangeResult } from '../../services/numbers-change.js';
+import type { CollectedNumbers } from '../../services/numbers/input.js';
+import { dryRunRequests, type ChangePlan, type FeatureSetRef, type WaitResult } from '../../services/numbers/numbers.js';
+import { VERB, plural, shortDuration, type ChangeResult } from '../../services/numbers/change.js';
 
 const SHOWN_PER_BUCKET = 5;
 

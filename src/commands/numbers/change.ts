@@ -4,9 +4,9 @@ import type { NumbersAction } from '../../api/numbers.js';
 import type { CommandInput } from '../../cli.js';
 import type { CommandContext } from '../../context.js';
 import { UsageError } from '../../errors.js';
-import { collectNumbers } from '../../services/numbers-input.js';
-import { withFeatureSetName, type ChangePlan } from '../../services/numbers.js';
-import { VERB, planNumbersChange, plural, sendNumbersChange, shortDuration } from '../../services/numbers-change.js';
+import { collectNumbers } from '../../services/numbers/input.js';
+import { withFeatureSetName, type ChangePlan } from '../../services/numbers/numbers.js';
+import { VERB, planNumbersChange, plural, sendNumbersChange, shortDuration } from '../../services/numbers/change.js';
 import { durationFlag } from '../../util/flags.js';
 import { featureSetLabel, printDryRun, printResult } from './change-output.js';
 

@@ -2,8 +2,8 @@ import type { NumberDetails } from '../../api/numbers.js';
 import type { CommandInput } from '../../cli.js';
 import type { CommandContext } from '../../context.js';
 import type { Column } from '../../output/output.js';
-import { parseListOptions } from '../../services/listing.js';
-import { NUMBER_FILTERS, listNumbers, resolveFeatureSet } from '../../services/numbers.js';
+import { parseListOptions } from '../../services/catalog/listing.js';
+import { NUMBER_FILTERS, listNumbers, resolveFeatureSet } from '../../services/numbers/numbers.js';
 
 const COLUMNS: Column<NumberDetails>[] = [
   { header: 'Number', value: (n) => n.phone_number },

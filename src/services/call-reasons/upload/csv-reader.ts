@@ -9,8 +9,8 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { parse, CsvError } from 'csv-parse';
-import { UsageError } from '../../errors.js';
-import type { CallReasonField, CallReasonInput, CallReasonDefaults } from '../call-reasons/record.js';
+import { UsageError } from '../../../errors.js';
+import type { CallReasonField, CallReasonInput, CallReasonDefaults } from '../record.js';
 
 export const CSV_FIELDS: readonly CallReasonField[] = [
   'caller_number',

@@ -1,9 +1,9 @@
 // The flow shared by `tcb numbers publish` and `tcb numbers delist` once the numbers are known:
 // plan → send → buckets → wait → the error that sets the exit code. The command prompts and renders.
-import type { NumbersAction, NumbersChangeResponse } from '../api/numbers.js';
-import type { CommandContext } from '../context.js';
-import { PartialFailureError, WaitTimeoutError } from '../errors.js';
-import { formatDuration } from '../util/time.js';
+import type { NumbersAction, NumbersChangeResponse } from '../../api/numbers.js';
+import type { CommandContext } from '../../context.js';
+import { PartialFailureError, WaitTimeoutError } from '../../errors.js';
+import { formatDuration } from '../../util/time.js';
 import {
   assessOutcome,
   mergeResponses,

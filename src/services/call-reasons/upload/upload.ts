@@ -13,15 +13,15 @@ import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { ApiClient, RequestSpec } from '../../api/client.js';
+import type { ApiClient, RequestSpec } from '../../../api/client.js';
 import {
   getBatchStatusV1,
   getBatchStatusV2,
   postBatchV2,
   postBulkV1,
   type CallRecordV2,
-} from '../../api/call-reasons.js';
-import type { CommandContext } from '../../context.js';
+} from '../../../api/call-reasons.js';
+import type { CommandContext } from '../../../context.js';
 import {
   ApiError,
   AuthError,
@@ -31,16 +31,16 @@ import {
   TransientError,
   UsageError,
   WaitTimeoutError,
-} from '../../errors.js';
-import { openAtomicFile, type AtomicFile } from '../../output/atomic-file.js';
-import { onInterrupt } from '../../util/interrupt.js';
+} from '../../../errors.js';
+import { openAtomicFile, type AtomicFile } from '../../../output/atomic-file.js';
+import { onInterrupt } from '../../../util/interrupt.js';
 import {
   toV1Record,
   validateCallReason,
   type CallReasonDefaults,
   type CallReasonInput,
   type CallReasonRecord,
-} from '../call-reasons/record.js';
+} from '../record.js';
 import { checkRequiredColumns, fillInput, readCsv, type ColumnMap } from './csv-reader.js';
 import {
   JOURNAL_VERSION,

@@ -1,16 +1,16 @@
 import path from 'node:path';
-import type { Format, Settings } from '../config/settings.js';
-import type { CommandContext } from '../context.js';
-import { InterruptedError, UsageError, isTcbError } from '../errors.js';
-import { onInterrupt } from '../util/interrupt.js';
-import { TimeParseError, formatIso, parseTime } from '../util/time.js';
-import { apiSource } from './export/api-source.js';
-import { openSink, RowEmitter, type ExportSink } from './export/sink.js';
-import { ExportStateStore, exportStateKey } from './export/state.js';
-import type { ExportOptions, ExportSourceName, ExportType, RecordSource, TimeUnit } from './export/types.js';
-import { webhookSource } from './export/webhook-source.js';
+import type { Format, Settings } from '../../config/settings.js';
+import type { CommandContext } from '../../context.js';
+import { InterruptedError, UsageError, isTcbError } from '../../errors.js';
+import { onInterrupt } from '../../util/interrupt.js';
+import { TimeParseError, formatIso, parseTime } from '../../util/time.js';
+import { apiSource } from './api-source.js';
+import { openSink, RowEmitter, type ExportSink } from './sink.js';
+import { ExportStateStore, exportStateKey } from './state.js';
+import type { ExportOptions, ExportSourceName, ExportType, RecordSource, TimeUnit } from './types.js';
+import { webhookSource } from './webhook-source.js';
 
-export type { ExportOptions, ExportType } from './export/types.js';
+export type { ExportOptions, ExportType } from './types.js';
 
 /**
  * `tcb cmb export` and `tcb feedback export`: a record source (the log API, or the webhook

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'csv-parse/sync';
-import { UsageError } from '../errors.js';
-import { normalisePhoneNumber } from '../util/phone.js';
+import { UsageError } from '../../errors.js';
+import { normalisePhoneNumber } from '../../util/phone.js';
 
 /**
  * Phone numbers for publish/delist come from arguments, from --file FILE, or from stdin with

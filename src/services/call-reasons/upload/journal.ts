@@ -24,8 +24,8 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, readdirSync, writeSync, unlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../../auth/files.js';
-import { UsageError } from '../../errors.js';
+import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../../../auth/files.js';
+import { UsageError } from '../../../errors.js';
 
 export const JOURNAL_VERSION = 1;
 export const JOURNAL_DIR = 'uploads';

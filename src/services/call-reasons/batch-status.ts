@@ -7,11 +7,11 @@ import {
   type BatchRecordV2,
   type BatchStatusV2,
   type StatusApiVersion,
-} from '../api/call-reasons.js';
-import type { CommandContext } from '../context.js';
-import { InterruptedError, UsageError } from '../errors.js';
-import { onInterrupt } from '../util/interrupt.js';
-import { durationFlag } from '../util/flags.js';
+} from '../../api/call-reasons.js';
+import type { CommandContext } from '../../context.js';
+import { InterruptedError, UsageError } from '../../errors.js';
+import { onInterrupt } from '../../util/interrupt.js';
+import { durationFlag } from '../../util/flags.js';
 
 export type RecordOutcome = 'success' | 'failed' | 'pending' | 'other';
 

@@ -1,9 +1,9 @@
-import { createToken } from '../api/token.js';
-import { cacheKey, isFresh, tokenIssuedAt, TOKEN_LIFETIME_MS, type CachedToken } from '../auth/token-cache.js';
-import { normaliseBaseUrl, resolveCredentialSources, type Credentials, type StoredProfile } from '../config/settings.js';
-import type { CommandContext } from '../context.js';
-import { UsageError } from '../errors.js';
-import { redactor } from '../output/redact.js';
+import { createToken } from '../../api/token.js';
+import { cacheKey, isFresh, tokenIssuedAt, TOKEN_LIFETIME_MS, type CachedToken } from '../../auth/token-cache.js';
+import { normaliseBaseUrl, resolveCredentialSources, type Credentials, type StoredProfile } from '../../config/settings.js';
+import type { CommandContext } from '../../context.js';
+import { UsageError } from '../../errors.js';
+import { redactor } from '../../output/redact.js';
 
 export interface LoginInput {
   clientAccountId?: string;

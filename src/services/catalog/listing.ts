@@ -1,8 +1,8 @@
-import { fetchFeatureSetsPage, type FeatureSet } from '../api/feature-sets.js';
-import { fetchLabelsPage, LABELS_DEFAULT_LIMIT, type Label } from '../api/labels.js';
-import { walkPages, type Page, type PageQuery } from '../api/pagination.js';
-import type { CommandContext } from '../context.js';
-import { UsageError } from '../errors.js';
+import { fetchFeatureSetsPage, type FeatureSet } from '../../api/feature-sets.js';
+import { fetchLabelsPage, LABELS_DEFAULT_LIMIT, type Label } from '../../api/labels.js';
+import { walkPages, type Page, type PageQuery } from '../../api/pagination.js';
+import type { CommandContext } from '../../context.js';
+import { UsageError } from '../../errors.js';
 
 export interface ListOptions {
   page: number;

@@ -1,7 +1,7 @@
-import type { CommandContext } from '../context.js';
-import { UsageError } from '../errors.js';
-import { startSandbox, describeSandbox, type SandboxOptions } from '../sandbox/server.js';
-import { onInterrupt } from '../util/interrupt.js';
+import type { CommandContext } from '../../context.js';
+import { UsageError } from '../../errors.js';
+import { startSandbox, describeSandbox, type SandboxOptions } from '../../sandbox/server.js';
+import { onInterrupt } from '../../util/interrupt.js';
 
 function numberOption(value: unknown, flag: string, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}): number {
   const parsed = Number(value);

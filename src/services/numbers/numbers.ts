@@ -1,5 +1,5 @@
 import { setTimeout as sleepMs } from 'node:timers/promises';
-import type { FeatureSet } from '../api/feature-sets.js';
+import type { FeatureSet } from '../../api/feature-sets.js';
 import {
   ACTION_ENDPOINT,
   BUCKETS,
@@ -11,11 +11,11 @@ import {
   type NumberDetails,
   type NumbersAction,
   type NumbersChangeResponse,
-} from '../api/numbers.js';
-import { walkPages, type PageQuery } from '../api/pagination.js';
-import type { CommandContext } from '../context.js';
-import { UsageError } from '../errors.js';
-import { allFeatureSets, type ListOptions } from './listing.js';
+} from '../../api/numbers.js';
+import { walkPages, type PageQuery } from '../../api/pagination.js';
+import type { CommandContext } from '../../context.js';
+import { UsageError } from '../../errors.js';
+import { allFeatureSets, type ListOptions } from '../catalog/listing.js';
 
 export const NUMBER_FILTERS = {
   departmentId: 'department_id',
