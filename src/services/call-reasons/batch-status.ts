@@ -201,7 +201,7 @@ export interface WaitHooks {
   progress?(done: number, total: number): void;
 }
 
-const realHooks: WaitHooks = {
+export const REAL_WAIT_HOOKS: WaitHooks = {
   now: () => Date.now(),
   sleep: (ms, signal) =>
     new Promise((resolve) => {
@@ -231,7 +231,7 @@ export async function checkBatches(
   fetcher: StatusFetcher,
   options: Pick<StatusOptions, 'wait' | 'intervalMs' | 'waitTimeoutMs'>,
   signal: AbortSignal,
-  hooks: WaitHooks = realHooks,
+  hooks: WaitHooks = REAL_WAIT_HOOKS,
 ): Promise<CheckOutcome> {
   const deadline = hooks.now() + options.waitTimeoutMs;
   const results = new Map<string, BatchResult>();
@@ -306,7 +306,7 @@ export async function runBatchStatus(
   try {
     const fetcher = apiFetcher(ctx, options);
     const hooks: WaitHooks = {
-      ...realHooks,
+      ...REAL_WAIT_HOOKS,
       progress: options.wait
         ? (done, total) => {
             if (ctx.output.showsProgress && done < total) ctx.output.info(`waiting: ${done} of ${total} batches complete`);
