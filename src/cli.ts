@@ -68,6 +68,7 @@ export function buildProgram(): Command {
     .option('--verbose', 'log HTTP requests on stderr, secrets redacted (env TCB_DEBUG=1)')
     .option('--quiet', 'no progress or info lines')
     .option('--yes', 'answer yes to confirmations (needed for destructive work without a TTY)')
+    .helpCommand(false)
     .addHelpText(
       'after',
       examples(
@@ -75,7 +76,7 @@ export function buildProgram(): Command {
         'tcb labels list',
         'tcb feature-sets list --all --format csv > feature-sets.csv',
         'tcb sandbox   # a local emulator of the API to try everything',
-      ) + '\nDocs: README.md. Exit codes: 0 ok, 2 usage, 3 auth, 4 API rejected, 5 transient, 6 partial, 7 wait timeout, 130 interrupted.\n',
+      ) + '\nGuides: tcb help TOPIC (tcb help lists them; tcb help reference documents every command).\nExit codes: 0 ok, 2 usage, 3 auth, 4 API rejected, 5 transient, 6 partial, 7 wait timeout, 130 interrupted.\n',
     );
 
   // --- auth ---
@@ -126,7 +127,7 @@ export function buildProgram(): Command {
     )
     .action(lazy(() => import('./commands/feature-sets/list.js')));
 
-  // --- numbers (issue 3) ---
+  // --- numbers ---
   const numbers = program.command('numbers').description('list, publish and delist business numbers');
   FILTER_OPTIONS(PAGE_OPTIONS(numbers.command('list').description('list the numbers of the account (numbers-details)')))
     .option('--feature-set <id|name>', 'only numbers of this feature set (an id, or a name looked up with feature-sets-get)')
@@ -169,7 +170,7 @@ export function buildProgram(): Command {
     )
     .action(lazy(() => import('./commands/numbers/delist.js')));
 
-  // --- call reasons and batches (issue 6) ---
+  // --- call reasons and batches ---
   const callReason = program.command('call-reason').description('push and upload call reasons (call personalisation)');
   callReason
     .command('push')
@@ -250,7 +251,7 @@ export function buildProgram(): Command {
     )
     .action(lazy(() => import('./commands/batch/status.js')));
 
-  // --- exports (issue 4) ---
+  // --- exports ---
   const EXPORT_OPTIONS = (command: Command): Command =>
     command
       .option('--from <time>', 'start: date, ISO-8601 (local time unless zoned), epoch ms, or relative (-24h, -7d, yesterday)')
@@ -289,7 +290,7 @@ export function buildProgram(): Command {
     )
     .action(lazy(() => import('./commands/feedback/export.js')));
 
-  // --- webhooks (issue 5) ---
+  // --- webhooks ---
   const webhook = program.command('webhook').description('receive Call Me Back and User Feedback webhook events');
   webhook
     .command('listen')
@@ -348,6 +349,17 @@ export function buildProgram(): Command {
       examples('tcb sandbox', 'tcb sandbox --port 0 --token-lifetime 60 --failure-rate 0.1'),
     )
     .action(lazy(() => import('./commands/sandbox.js')));
+
+  // `tcb help`: guides and the generated reference, beside commander's per-command help.
+  program
+    .command('help')
+    .description('guides (tcb help TOPIC), the full reference (tcb help reference), or help for a command')
+    .argument('[topic...]', 'a topic, "reference", or a command such as "numbers publish"')
+    .addHelpText('after', examples('tcb help', 'tcb help environment', 'tcb help reference > tcb-reference.txt', 'tcb help numbers publish'))
+    .action(async (words: string[]) => {
+      const { runHelp } = await import('./help/help.js');
+      await runHelp(program, words, program.opts());
+    });
 
   return program;
 }
