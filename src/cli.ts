@@ -1,11 +1,10 @@
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import * as commander from 'commander';
 import type { Command } from 'commander';
 import type { CommandContext } from './context.js';
 
-// commander is CommonJS: require() skips the ESM wrapper and its export scan, which is
-// measurable in the start-up benchmark.
-const require = createRequire(import.meta.url);
-export const commander = require('commander') as typeof import('commander');
+// Bundled into the entry chunk (dist/main.js) with this registry: all that `tcb --help` loads.
+export { commander };
 const { Command: CommandClass, Option } = commander;
 
 /**
@@ -35,8 +34,9 @@ function examples(...lines: string[]): string {
   return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
 }
 
+/** package.json is one level above both src/cli.ts and the bundle's entry, dist/main.js. */
 function readVersion(): string {
-  return (require('../package.json') as { version: string }).version;
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 const PAGE_OPTIONS = (command: Command): Command =>
