@@ -1,5 +1,5 @@
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 
@@ -36,7 +36,8 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
 
 export async function readJsonFile<T>(file: string): Promise<T | undefined> {
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as T;
+    // Sync: a few hundred bytes, read on every command's path before anything else can run.
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     if (error instanceof SyntaxError) return undefined; // a damaged cache is rebuilt, not fatal
@@ -47,6 +48,7 @@ export async function readJsonFile<T>(file: string): Promise<T | undefined> {
 /** Write-then-rename so readers never see half a file; the mode is set on every write. */
 export async function writePrivateJson(file: string, value: unknown): Promise<void> {
   await ensurePrivateDir(path.dirname(file));
+  const { randomBytes } = await import('node:crypto');
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`, { mode: PRIVATE_FILE_MODE });

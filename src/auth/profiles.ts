@@ -1,14 +1,22 @@
-import { chmodSync, existsSync } from 'node:fs';
-import Conf from 'conf';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import type Conf from 'conf';
 import type { StoredProfile } from '../config/settings.js';
-import { mkdirSync } from 'node:fs';
 import { configLocationError, PRIVATE_FILE_MODE, PRIVATE_DIR_MODE } from './files.js';
 
 interface ConfigShape {
   profiles: Record<string, StoredProfile>;
 }
 
-/** Profiles in a conf store at TCB_CONFIG_DIR/config.json, mode 0600 re-applied on every write. */
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Profiles in a conf store at TCB_CONFIG_DIR/config.json, mode 0600 re-applied on every write.
+ * Every command reads the profiles, few write them: reads parse the file with plain fs and JSON
+ * (conf, with its schema validator, costs more start-up time than the rest of a command), and
+ * conf is loaded only to write.
+ */
 export class ProfileStore {
   private store: Conf<ConfigShape> | undefined;
 
@@ -23,59 +31,66 @@ export class ProfileStore {
     return existsSync(this.path);
   }
 
-  private open(): Conf<ConfigShape> {
+  private async open(): Promise<Conf<ConfigShape>> {
     try {
-      return this.openStore();
+      if (!this.store) {
+        const { default: ConfStore } = await import('conf');
+        mkdirSync(this.configDir, { recursive: true, mode: PRIVATE_DIR_MODE });
+        this.store = new ConfStore<ConfigShape>({
+          projectName: 'tcb',
+          projectSuffix: '',
+          cwd: this.configDir,
+          configName: 'config',
+          configFileMode: PRIVATE_FILE_MODE,
+          accessPropertiesByDotNotation: false,
+          defaults: { profiles: {} },
+          clearInvalidConfig: false,
+        });
+      }
+      return this.store;
     } catch (error) {
       throw configLocationError(error, this.path);
     }
   }
 
-  private openStore(): Conf<ConfigShape> {
-    if (!this.store) {
-      mkdirSync(this.configDir, { recursive: true, mode: PRIVATE_DIR_MODE });
-      this.store = new Conf<ConfigShape>({
-        projectName: 'tcb',
-        projectSuffix: '',
-        cwd: this.configDir,
-        configName: 'config',
-        configFileMode: PRIVATE_FILE_MODE,
-        accessPropertiesByDotNotation: false,
-        defaults: { profiles: {} },
-        clearInvalidConfig: false,
-      });
-    }
-    return this.store;
-  }
-
+  /** The file as conf would read it: missing means no profiles; damaged or unreadable is exit 2. */
   all(): Record<string, StoredProfile> {
     if (!this.exists()) return {};
-    return { ...this.open().get('profiles') };
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(this.path, 'utf8'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      throw configLocationError(error, this.path);
+    }
+    const profiles = isPlainObject(parsed) ? parsed.profiles : undefined;
+    return isPlainObject(profiles) ? { ...(profiles as Record<string, StoredProfile>) } : {};
   }
 
   get(name: string): StoredProfile | undefined {
-    return this.all()[name];
+    const profiles = this.all();
+    return Object.hasOwn(profiles, name) ? profiles[name] : undefined;
   }
 
-  set(name: string, profile: StoredProfile): void {
+  async set(name: string, profile: StoredProfile): Promise<void> {
     const profiles = this.all();
     profiles[name] = profile;
-    this.write(profiles);
+    await this.write(profiles);
   }
 
   /** Forget the secret but keep the rest, so `auth login` can prefill it next time. */
-  forgetSecret(name: string): boolean {
+  async forgetSecret(name: string): Promise<boolean> {
     const profiles = this.all();
     const profile = profiles[name];
     if (!profile) return false;
     const { api_key: _secret, ...rest } = profile;
     profiles[name] = rest;
-    this.write(profiles);
+    await this.write(profiles);
     return true;
   }
 
-  private write(profiles: Record<string, StoredProfile>): void {
-    const store = this.open();
+  private async write(profiles: Record<string, StoredProfile>): Promise<void> {
+    const store = await this.open();
     try {
       store.set('profiles', profiles);
       chmodSync(store.path, PRIVATE_FILE_MODE);

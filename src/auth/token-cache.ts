@@ -1,5 +1,4 @@
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
 import type { Credentials } from '../config/settings.js';
 import { redactor } from '../output/redact.js';
 import type { TokenSource } from '../api/client.js';
@@ -86,6 +85,8 @@ export class TokenCache {
     await ensurePrivateDir(this.configDir);
     // proper-lockfile tracks locks by the path given, so lock the cache file itself (it need not
     // exist: realpath is off) rather than the directory other modules may lock too.
+    // Loaded here: only creating, storing or removing a token takes the lock.
+    const { default: lockfile } = await import('proper-lockfile');
     const release = await lockfile.lock(this.file, {
       lockfilePath: path.join(this.configDir, 'tokens.lock'),
       realpath: false,

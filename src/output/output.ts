@@ -1,11 +1,19 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { Chalk, type ChalkInstance } from 'chalk';
-import Table from 'cli-table3';
+import { createRequire } from 'node:module';
 import type { Format } from '../config/settings.js';
 import { isTcbError, type TcbError } from '../errors.js';
 import { columnsOf, csvLines } from './csv.js';
 import { redactor } from './redact.js';
+
+type TableConstructor = typeof import('cli-table3');
+let Table: TableConstructor | undefined;
+
+/** cli-table3 (CommonJS, with its string-width stack) is required by the first table, never for data formats. */
+function tableConstructor(): TableConstructor {
+  return (Table ??= createRequire(import.meta.url)('cli-table3') as TableConstructor);
+}
 
 /** A table column: its header and how to read the cell from a row. */
 export interface Column<T> {
@@ -142,7 +150,7 @@ export class Output {
   }
 
   renderTable(head: readonly string[], rows: readonly unknown[][]): string {
-    const table = new Table({
+    const table = new (tableConstructor())({
       head: head.map((h) => this.color.bold(h)),
       style: { head: [], border: [], compact: true },
       wordWrap: false,

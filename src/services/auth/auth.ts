@@ -83,7 +83,7 @@ export async function login(ctx: CommandContext, input: LoginInput): Promise<Log
   await ctx.tokenCache.store(cacheKey(baseUrl, credentials), issued);
 
   const profile: StoredProfile = { client_account_id: accountId, key_id: keyId, api_key: apiKey, base_url: baseUrl };
-  ctx.profiles.set(settings.profileName, profile);
+  await ctx.profiles.set(settings.profileName, profile);
   return {
     profile: settings.profileName,
     client_account_id: accountId,
@@ -182,6 +182,6 @@ export async function logout(ctx: CommandContext): Promise<LogoutResult> {
     tokenRemoved = (await ctx.tokenCache.read(key)) !== undefined;
     if (tokenRemoved) await ctx.tokenCache.remove(key);
   }
-  const secretRemoved = Boolean(profile?.api_key) && ctx.profiles.forgetSecret(name);
+  const secretRemoved = Boolean(profile?.api_key) && (await ctx.profiles.forgetSecret(name));
   return { profile: name, secret_removed: secretRemoved, token_removed: tokenRemoved };
 }
