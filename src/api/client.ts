@@ -1,7 +1,7 @@
-import ky, { TimeoutError } from 'ky';
 import { TransientError, UsageError } from '../errors.js';
 import { redactor } from '../output/redact.js';
 import { mapHttpError } from './error-mapping.js';
+import type { FetchFunction } from './http-fetch.js';
 import { RateLimiterRegistry, systemClock, type Clock } from './rate-limiter.js';
 import {
   DEFAULT_RETRY_POLICY,
@@ -63,6 +63,21 @@ export interface ApiClientOptions {
   rateLimiters?: RateLimiterRegistry;
   clock?: Clock;
   random?: () => number;
+}
+
+/** ky and the HTTP stack load with the first request: commands that never call the API do not pay for them. */
+let kyModule: typeof import('ky') | undefined;
+let transport: Promise<{ ky: typeof import('ky').default; fetch: FetchFunction }> | undefined;
+function loadTransport(): Promise<{ ky: typeof import('ky').default; fetch: FetchFunction }> {
+  transport ??= Promise.all([import('ky'), import('./http-fetch.js')]).then(([loaded, { httpFetch }]) => {
+    kyModule = loaded;
+    return { ky: loaded.default, fetch: httpFetch };
+  });
+  return transport;
+}
+
+function isTimeout(error: unknown): boolean {
+  return kyModule !== undefined && error instanceof kyModule.TimeoutError;
 }
 
 const REQUEST_ID_HEADERS = ['x-request-id', 'x-amzn-requestid', 'x-correlation-id', 'request-id'];
@@ -166,12 +181,12 @@ export class ApiClient {
         attempt += 1;
         continue;
       } catch (error) {
-        if (!(error instanceof TimeoutError) && !(error instanceof TypeError) && !isFetchAbort(error)) throw error;
+        if (!isTimeout(error) && !(error instanceof TypeError) && !isFetchAbort(error)) throw error;
         if (spec.signal?.aborted) throw error;
         const duration = this.clock.now() - started;
         const code = networkCode(error);
         failure =
-          error instanceof TimeoutError ? { kind: 'timeout' } : { kind: 'network', beforeSend: isBeforeSendCode(code) };
+          isTimeout(error) ? { kind: 'timeout' } : { kind: 'network', beforeSend: isBeforeSendCode(code) };
         this.log(
           `← ${failure.kind === 'timeout' ? 'timeout' : `network error ${code ?? ''}`.trim()} ${spec.method} ${url.pathname} ${duration}ms`,
         );
@@ -190,6 +205,7 @@ export class ApiClient {
       redactor.addSecret(token);
       headers.Authorization = `Bearer ${token}`;
     }
+    const { ky, fetch } = await loadTransport();
     this.log(`→ ${spec.method} ${url.toString()}`);
     return ky(url, {
       method: spec.method,
@@ -199,6 +215,7 @@ export class ApiClient {
       retry: 0,
       throwHttpErrors: false,
       signal: spec.signal,
+      fetch,
     });
   }
 

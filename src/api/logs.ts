@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, AuthError, TransientError, isTcbError } from '../errors.js';
 import type { ApiClient, HttpLogger } from './client.js';
 import { readErrorBody } from './error-mapping.js';
+import { httpFetch } from './http-fetch.js';
 import { DEFAULT_RETRY_POLICY, decideRetry, isBeforeSendCode, networkCode, parseRetryAfter, type FailureKind, type RetryPolicy } from './retry.js';
 
 /**
@@ -268,7 +269,7 @@ function tryJson(text: string): unknown {
  */
 export async function openDownload(url: URL, options: DownloadOptions): Promise<Download> {
   const policy = options.retryPolicy ?? DEFAULT_RETRY_POLICY;
-  const doFetch = options.fetch ?? fetch;
+  const doFetch = options.fetch ?? httpFetch;
   const maxRedirects = options.maxRedirects ?? 5;
   for (let attempt = 0; ; ) {
     let current = url;
