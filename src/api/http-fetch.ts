@@ -38,8 +38,10 @@ const builtin = createRequire(import.meta.url);
 let https: typeof import('node:https') | undefined;
 let zlib: typeof import('node:zlib') | undefined;
 
-// Free sockets are unref'd by the agent: an idle pool never keeps the process alive.
-const AGENT_OPTIONS = { keepAlive: true, scheduling: 'lifo' } as const;
+// As Node's global agent: an idle socket is closed after 5 s, or 1 s before the server's Keep-Alive
+// timeout, so a request is not written onto a connection the server is closing (without `timeout`,
+// the agent ignores the server's hint). Free sockets are unref'd: an idle pool never holds the process.
+const AGENT_OPTIONS = { keepAlive: true, scheduling: 'lifo', timeout: 5000 } as const;
 let httpAgent: http.Agent | undefined;
 let httpsAgent: http.Agent | undefined;
 

@@ -12,14 +12,19 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
  *     same run; peak RSS of both processes. Goal: ≥ 0.8 × raw, ≤ 150 MB.
  *  2. an upload against the sandbox with its batch limit at 600/min and --rate-limit 600/min:
  *     achieved / allowed request rate, 429s, peak RSS. Goal: ≥ 0.98, zero 429s, ≤ 150 MB.
+ *  3. memory while sending fast: uploads of 100 000 and 1 000 000 rows with --rate-limit 30000/min
+ *     against a sandbox whose batch limit is raised above that, so the API is not the bottleneck.
+ *     Goal: peak RSS ≤ 150 MB at both sizes (no record sent twice).
  * Generated files live in a temporary directory that is removed afterwards.
- * Sizes: BENCH_UPLOAD_ROWS (default 1 000 000), BENCH_UPLOAD_SEND_ROWS (default 100 000).
+ * Sizes: BENCH_UPLOAD_ROWS (default 1 000 000: the dry run and the large fast send),
+ * BENCH_UPLOAD_SEND_ROWS (default 100 000: the 600/min send and the small fast send).
  */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = path.join(ROOT, 'bin', 'tcb.js');
 const ROWS = Number(process.env.BENCH_UPLOAD_ROWS ?? 1_000_000);
 const SEND_ROWS = Number(process.env.BENCH_UPLOAD_SEND_ROWS ?? 100_000);
 const LIMIT_PER_MIN = 600;
+const FAST_PER_MIN = 30_000;
 const RSS_HOOK = `data:text/javascript,process.on('exit',()=>process.stderr.write('\\nMAXRSS_KB='+process.resourceUsage().maxRSS+'\\n'))`;
 const LABEL = '255297eb-7f13-44f9-967a-f287ff0f5025';
 
@@ -137,6 +142,37 @@ export async function bench({ report }) {
     } finally {
       await sandbox.close();
     }
+
+    // ---- 3. memory while sending at 30 000/min ----
+    const fast = {};
+    for (const [rows, csv] of [[SEND_ROWS, path.join(dir, 'send.csv')], [ROWS, big]]) {
+      const fastSandbox = await startSandbox({
+        port: 0,
+        batchDelayMs: 0,
+        rateLimits: { 'cp-batch-v2': { limit: FAST_PER_MIN * 2, windowMs: 60_000 } },
+      });
+      try {
+        const fastEnv = {
+          ...process.env,
+          TCB_CONFIG_DIR: path.join(dir, `config-fast-${rows}`),
+          TCB_BASE_URL: fastSandbox.url,
+          TCB_CLIENT_ACCOUNT_ID: fastSandbox.credentials.clientAccountId,
+          TCB_KEY_ID: fastSandbox.credentials.keyId,
+          TCB_API_KEY: fastSandbox.credentials.apiKey,
+        };
+        const run = await runNode([BIN, 'call-reason', 'upload', csv, '--rate-limit', `${FAST_PER_MIN}/min`, '--json'], fastEnv);
+        const summary = JSON.parse(run.stdout);
+        const counters = fastSandbox.counters();
+        if (summary.records_accepted !== rows || counters.extra.recordsReceived !== rows || (counters.extra.duplicateRecordsReceived ?? 0) !== 0) {
+          throw new Error(`fast upload of ${rows}: ${summary.records_accepted} accepted, sandbox received ${counters.extra.recordsReceived}`);
+        }
+        fast[`${rows.toLocaleString('en')} rows: peak RSS (MB, goal ≤ 150)`] = run.rssMb.toFixed(1);
+        fast[`${rows.toLocaleString('en')} rows: requests/min, whole command (s)`] = `${summary.requests_per_minute}, ${(run.ms / 1000).toFixed(1)}`;
+      } finally {
+        await fastSandbox.close();
+      }
+    }
+    report(`upload: memory sending at ${FAST_PER_MIN.toLocaleString('en')}/min (sandbox limit raised)`, fast);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -191,6 +191,21 @@ describe('httpFetch', () => {
     expect(networkCode(error)).toBe('UND_ERR_HEADERS_TIMEOUT');
   });
 
+  it("closes an idle kept-alive connection before the server's announced Keep-Alive timeout", async () => {
+    // If the client kept it, the server would close it first, racing the next request (ECONNRESET).
+    let clientEnded!: (how: string) => void;
+    const ended = new Promise<string>((resolve) => (clientEnded = resolve));
+    const { url } = await serve((_req, res) => res.end('ok'));
+    const server = servers.at(-1)!;
+    server.keepAliveTimeout = 2000; // announced as Keep-Alive: timeout=2
+    server.on('connection', (socket) => {
+      socket.once('end', () => clientEnded('client closed it'));
+      socket.once('close', () => clientEnded('server closed it'));
+    });
+    expect(await (await httpFetch(url)).text()).toBe('ok');
+    expect(await ended).toBe('client closed it');
+  });
+
   it('refuses a protocol other than http(s)', async () => {
     await expect(httpFetch('ftp://127.0.0.1/file')).rejects.toBeInstanceOf(TypeError);
   });
