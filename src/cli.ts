@@ -3,7 +3,9 @@ import * as commander from 'commander';
 import type { Command } from 'commander';
 import type { CommandContext } from './context.js';
 
-// Bundled into the entry chunk (dist/main.js) with this registry: all that `tcb --help` loads.
+// Bundled with this registry and main.ts into the CommonJS entry (dist/main.cjs): all that
+// `tcb --help` loads. What the entry imports dynamically (commands, context, errors, interrupt
+// handling) comes from the shared ES module chunks, so each module has one instance.
 export { commander };
 const { Command: CommandClass, Option } = commander;
 
@@ -22,7 +24,11 @@ function lazy(load: () => Promise<CommandModule>) {
   return async (...actionArgs: unknown[]) => {
     const command = actionArgs[actionArgs.length - 1] as Command;
     const args = actionArgs.slice(0, -2);
-    const { createContext } = await import('./context.js');
+    const [{ createContext }, { installInterruptHandlers }] = await Promise.all([
+      import('./context.js'),
+      import('./util/interrupt.js'),
+    ]);
+    installInterruptHandlers();
     const context = createContext(command.optsWithGlobals());
     invocation.context = context;
     const module = await load();
@@ -34,7 +40,7 @@ function examples(...lines: string[]): string {
   return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
 }
 
-/** package.json is one level above both src/cli.ts and the bundle's entry, dist/main.js. */
+/** package.json is one level above both src/cli.ts and the bundle's entry, dist/main.cjs. */
 function readVersion(): string {
   return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }

@@ -1,5 +1,4 @@
 import { buildProgram, commander, invocation } from './cli.js';
-import { installInterruptHandlers } from './util/interrupt.js';
 
 /** Writing to a closed pipe (`tcb … | head -1`) ends quietly with status 0. */
 function exitQuietlyOnClosedPipe(): void {
@@ -14,7 +13,6 @@ function exitQuietlyOnClosedPipe(): void {
 /** The one place where an error becomes an exit code. */
 export async function main(argv: string[] = process.argv): Promise<void> {
   exitQuietlyOnClosedPipe();
-  installInterruptHandlers();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

@@ -1,9 +1,16 @@
 #!/usr/bin/env node
 /**
- * Builds dist/ with esbuild: a small entry (dist/main.js: commander and the command registry) plus
- * chunks that load only when a command runs, so Node reads and compiles a handful of files instead
- * of hundreds of modules. Native and server packages stay external (loaded from node_modules).
- * Type checking is not done here: `npm run build` runs `tsc --noEmit` first.
+ * Builds dist/ with esbuild, so that Node reads and compiles a handful of files per command instead
+ * of hundreds of modules:
+ *
+ *  - dist/main.cjs: the entry bin/tcb.js requires: main.ts, the command registry (cli.ts) and
+ *    commander, as CommonJS, so `tcb --help` and usage errors never start Node's ES module loader;
+ *  - dist/<module>.js + dist/chunks/: everything the entry imports dynamically (each command,
+ *    the context, errors, interrupt handling, help) as ES modules with shared chunks, loaded only
+ *    when a command runs. Shared chunks keep one instance of every module (errors, the redactor).
+ *
+ * Native and server packages stay external (loaded from node_modules). Type checking is not done
+ * here: `npm run build` runs `tsc` (noEmit) first.
  *
  *   node src/build/bundle.mjs            build dist/
  *   node src/build/bundle.mjs --analyze  also print what each output file is made of
@@ -17,13 +24,14 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SRC = path.join(ROOT, 'src');
 const DIST = path.join(ROOT, 'dist');
 
+/** The modules the CommonJS entry may contain; anything else it needs must be imported dynamically. */
+const ENTRY_MODULES = ['main.ts', 'cli.ts'];
+
 /**
- * dist/main.js is what bin/tcb.js runs. The other entries are modules that benchmarks and demos
- * import from dist/ (an in-process sandbox, the webhook listener and store); they share chunks with
- * the CLI, so a module's state is never duplicated between them.
+ * Modules that benchmarks and demos import from dist/ (an in-process sandbox, the webhook listener
+ * and store). Built with the chunks, so they share module instances with each other.
  */
-const ENTRIES = [
-  'main.ts',
+const LIBRARY_ENTRIES = [
   'sandbox/server.ts',
   'sandbox/routes/logs.ts',
   'sandbox/routes/numbers.ts',
@@ -36,6 +44,20 @@ const EXTERNAL = ['better-sqlite3', 'pg', 'fastify', 'pino'];
 
 /** Markdown for `tcb help TOPIC`: its loader looks for help/topics above the running module. */
 const HELP_TOPICS = 'help/topics';
+
+const COMMON = {
+  absWorkingDir: ROOT,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  external: EXTERNAL,
+  // Less to parse at start-up; identifiers stay, so stack traces (--verbose) still read.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'eof',
+  metafile: true,
+  logLevel: 'warning',
+};
 
 /**
  * commander requires node:child_process (and with it net and dgram) when it loads, only to spawn
@@ -54,39 +76,72 @@ const lazyChildProcessForCommander = {
   },
 };
 
+/**
+ * In the CommonJS entry, `import('./x.js')` of a source module stays a dynamic import, of the ES
+ * module built from it at the same place under dist/; the modules found are returned in `targets`.
+ */
+function dynamicImportsToChunks(targets) {
+  return {
+    name: 'dynamic-imports-to-chunks',
+    setup(build) {
+      build.onResolve({ filter: /^\.\.?\// }, (args) => {
+        if (args.kind !== 'dynamic-import') return undefined;
+        const source = path.resolve(args.resolveDir, args.path).replace(/\.js$/, '.ts');
+        const relative = path.relative(SRC, source);
+        targets.add(relative);
+        return { path: `./${relative.replace(/\\/g, '/').replace(/\.ts$/, '.js')}`, external: true };
+      });
+    },
+  };
+}
+
 async function exists(file) {
   return stat(file).then(() => true, () => false);
 }
 
 export async function bundle({ analyze = false } = {}) {
   await rm(DIST, { recursive: true, force: true });
-  const result = await build({
-    absWorkingDir: ROOT,
-    entryPoints: ENTRIES.map((entry) => path.join(SRC, entry)),
+
+  const lazyModules = new Set();
+  const entry = await build({
+    ...COMMON,
+    entryPoints: [path.join(SRC, 'main.ts')],
+    outfile: path.join(DIST, 'main.cjs'),
+    format: 'cjs',
+    // cli.ts finds package.json from import.meta.url.
+    define: { 'import.meta.url': '__tcbModuleUrl' },
+    banner: { js: "const __tcbModuleUrl=require('node:url').pathToFileURL(__filename).href;" },
+    plugins: [lazyChildProcessForCommander, dynamicImportsToChunks(lazyModules)],
+  });
+  const bundled = Object.keys(entry.metafile.inputs)
+    .filter((input) => input.startsWith('src/'))
+    .map((input) => input.slice('src/'.length));
+  const stray = bundled.filter((module) => !ENTRY_MODULES.includes(module));
+  if (stray.length > 0) {
+    throw new Error(`dist/main.cjs would contain its own copy of ${stray.join(', ')}: import them dynamically from main.ts/cli.ts`);
+  }
+
+  const chunks = await build({
+    ...COMMON,
+    entryPoints: [...lazyModules, ...LIBRARY_ENTRIES].map((module) => path.join(SRC, module)),
     outbase: SRC,
     outdir: DIST,
-    bundle: true,
-    splitting: true,
     format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    external: EXTERNAL,
+    splitting: true,
     chunkNames: 'chunks/[name]-[hash]',
-    // Less to parse at start-up; identifiers stay, so stack traces (--verbose) still read.
-    minifyWhitespace: true,
-    minifySyntax: true,
-    // CommonJS packages (commander, ajv, ...) call require() for Node built-ins; ESM has none.
+    // CommonJS packages (ajv, cli-progress, ...) call require() for Node built-ins; ESM has none.
     banner: { js: "import{createRequire as __tcbCreateRequire}from'node:module';const require=__tcbCreateRequire(import.meta.url);" },
-    legalComments: 'eof',
     plugins: [lazyChildProcessForCommander],
-    metafile: true,
-    logLevel: 'warning',
   });
+
   if (await exists(path.join(SRC, HELP_TOPICS))) {
     await cp(path.join(SRC, HELP_TOPICS), path.join(DIST, HELP_TOPICS), { recursive: true });
   }
-  if (analyze) console.log(await analyzeMetafile(result.metafile));
-  return result;
+  if (analyze) {
+    console.log(await analyzeMetafile(entry.metafile));
+    console.log(await analyzeMetafile(chunks.metafile));
+  }
+  return { entry, chunks };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
