@@ -3,6 +3,7 @@ import type { Format, Settings } from '../../config/settings.js';
 import type { CommandContext } from '../../context.js';
 import { InterruptedError, UsageError, isTcbError } from '../../errors.js';
 import { onInterrupt } from '../../util/interrupt.js';
+import { limitYoungGeneration } from '../../util/young-generation.js';
 import { TimeParseError, formatIso, parseTime } from '../../util/time.js';
 import { apiSource } from './api-source.js';
 import { openSink, RowEmitter, type ExportSink } from './sink.js';
@@ -135,6 +136,15 @@ async function recordSource(ctx: CommandContext, options: ExportOptions): Promis
 }
 
 export async function runExport(ctx: CommandContext, options: ExportOptions): Promise<ExportSummary> {
+  const releaseYoungGeneration = limitYoungGeneration();
+  try {
+    return await exportRecords(ctx, options);
+  } finally {
+    releaseYoungGeneration();
+  }
+}
+
+async function exportRecords(ctx: CommandContext, options: ExportOptions): Promise<ExportSummary> {
   const source = await recordSource(ctx, options);
   const label = LABEL[options.type];
   const state = options.sinceLast ? new ExportStateStore(ctx.settings.configDir) : undefined;

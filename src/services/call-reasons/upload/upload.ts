@@ -19,6 +19,7 @@ import { pipeline } from 'node:stream/promises';
 import type { CommandContext } from '../../../context.js';
 import { InterruptedError, PartialFailureError, TcbError, TransientError, UsageError } from '../../../errors.js';
 import { onInterrupt } from '../../../util/interrupt.js';
+import { limitYoungGeneration } from '../../../util/young-generation.js';
 import { BatchCounter, Batcher, Coverage } from './batching.js';
 import { csvRow } from './csv-writer.js';
 import {
@@ -60,6 +61,7 @@ export async function runUpload(ctx: CommandContext, options: UploadOptions, eve
     interrupted = true;
     stopWaiting.abort();
   });
+  const releaseYoungGeneration = limitYoungGeneration();
   let spool: { file: string; cleanup: () => void } | undefined;
   try {
     let file = options.file;
@@ -262,6 +264,7 @@ export async function runUpload(ctx: CommandContext, options: UploadOptions, eve
     return { summary, error };
   } finally {
     unsubscribe();
+    releaseYoungGeneration();
     spool?.cleanup();
   }
 }
