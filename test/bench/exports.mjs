@@ -7,7 +7,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 /**
  * Exports: memory stays flat whatever the size of the log. The same export runs against logs of
  * SMALL and LARGE rows (the sandbox serves them as one CSV download); peak RSS of the tcb process
- * is measured by a preloaded hook, and reported as a ratio against the small run.
+ * is measured by a preloaded hook, and reported as a ratio against the small run. Goal: a CSV export
+ * of 200 000 rows peaks at ≤ 80 MB.
  */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = path.join(ROOT, 'bin', 'tcb.js');
@@ -56,7 +57,7 @@ export async function bench({ report }) {
       const small = await runExport(env, ['cmb', 'export', ...range(SMALL), '--format', format]);
       const large = await runExport(env, ['cmb', 'export', ...range(LARGE), '--format', format]);
       figures[`${format}: peak RSS ${SMALL} rows (MB)`] = small.rssMb.toFixed(1);
-      figures[`${format}: peak RSS ${LARGE} rows (MB)`] = large.rssMb.toFixed(1);
+      figures[`${format}: peak RSS ${LARGE} rows (MB${format === 'csv' ? ', goal ≤ 80' : ''})`] = large.rssMb.toFixed(1);
       figures[`${format}: RSS ratio ${LARGE / SMALL}x rows`] = (large.rssMb / small.rssMb).toFixed(2);
       figures[`${format}: rows/s at ${LARGE} rows`] = Math.round(LARGE / (large.ms / 1000));
     }
