@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 'use strict';
-// CommonJS (see bin/package.json): `tcb --version`, what scripts and shell prompts call most, is
-// answered before anything else loads; the rest starts in the CommonJS entry of the bundle, which
-// loads a command's ES module chunks only when it runs.
+// CommonJS (see bin/package.json), like the bundle it loads: `tcb --version`, what scripts and
+// shell prompts call most, is answered before anything else loads; the bundle's entry loads a
+// command's chunks only when it runs.
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   const { readFileSync } = require('node:fs');

@@ -3,9 +3,9 @@ import * as commander from 'commander';
 import type { Command } from 'commander';
 import type { CommandContext } from './context.js';
 
-// Bundled with this registry and main.ts into the CommonJS entry (dist/main.cjs): all that
-// `tcb --help` loads. What the entry imports dynamically (commands, context, errors, interrupt
-// handling) comes from the shared ES module chunks, so each module has one instance.
+// Bundled with this registry and main.ts into the entry (dist/main.cjs): all that `tcb --help`
+// loads. What the entry imports dynamically (commands, context, errors, interrupt handling) comes
+// from the shared chunks, so each module has one instance.
 export { commander };
 const { Command: CommandClass, Option } = commander;
 

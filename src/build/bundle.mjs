@@ -4,10 +4,15 @@
  * of hundreds of modules:
  *
  *  - dist/main.cjs: the entry bin/tcb.js requires: main.ts, the command registry (cli.ts) and
- *    commander, as CommonJS, so `tcb --help` and usage errors never start Node's ES module loader;
+ *    commander: all that `tcb --help` and usage errors load;
  *  - dist/<module>.js + dist/chunks/: everything the entry imports dynamically (each command,
- *    the context, errors, interrupt handling, help) as ES modules with shared chunks, loaded only
- *    when a command runs. Shared chunks keep one instance of every module (errors, the redactor).
+ *    the context, errors, interrupt handling, help), split into chunks shared between commands and
+ *    loaded only when a command runs. Shared chunks keep one instance of every module (errors,
+ *    the redactor, the interrupt controller).
+ *
+ * esbuild splits only ES modules, so that is how everything is built; each output file is then
+ * turned into CommonJS (dist/package.json says so): Node's ES module loader costs a command about
+ * as much start-up time as commander does, and its CommonJS loader needs none of it.
  *
  * Native and server packages stay external (loaded from node_modules). Type checking is not done
  * here: `npm run build` runs `tsc` (noEmit) first.
@@ -15,16 +20,16 @@
  *   node src/build/bundle.mjs            build dist/
  *   node src/build/bundle.mjs --analyze  also print what each output file is made of
  */
-import { cp, rm, stat } from 'node:fs/promises';
+import { cp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { analyzeMetafile, build } from 'esbuild';
+import { analyzeMetafile, build, transform } from 'esbuild';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SRC = path.join(ROOT, 'src');
 const DIST = path.join(ROOT, 'dist');
 
-/** The modules the CommonJS entry may contain; anything else it needs must be imported dynamically. */
+/** The modules the entry may contain; anything else it needs must be imported dynamically. */
 const ENTRY_MODULES = ['main.ts', 'cli.ts'];
 
 /**
@@ -77,8 +82,8 @@ const lazyChildProcessForCommander = {
 };
 
 /**
- * In the CommonJS entry, `import('./x.js')` of a source module stays a dynamic import, of the ES
- * module built from it at the same place under dist/; the modules found are returned in `targets`.
+ * In the entry, `import('./x.js')` of a source module stays a dynamic import, of the module built
+ * from it at the same place under dist/; the modules found are returned in `targets`.
  */
 function dynamicImportsToChunks(targets) {
   return {
@@ -95,6 +100,57 @@ function dynamicImportsToChunks(targets) {
   };
 }
 
+/**
+ * Every command is run after the context and interrupt handling are loaded (cli.ts), so each
+ * command's entry imports them too: esbuild then sees the context's modules used by every command
+ * alike and keeps them in one shared chunk, instead of cutting them into a dozen small files by
+ * which commands happen to import which of them (every file costs load time).
+ */
+const ALWAYS_LOADED = ['context.ts', 'util/interrupt.ts'];
+function commandEntry(module) {
+  return ALWAYS_LOADED.includes(module) || module === 'errors.ts'
+    ? { in: path.join(SRC, module), out: module.replace(/\.ts$/, '') }
+    : { in: `command-entry:${module}`, out: module.replace(/\.ts$/, '') };
+}
+const commandEntries = {
+  name: 'command-entries',
+  setup(build) {
+    build.onResolve({ filter: /^command-entry:/ }, (args) => ({ path: args.path.slice('command-entry:'.length), namespace: 'command-entry' }));
+    build.onLoad({ filter: /.*/, namespace: 'command-entry' }, async (args) => {
+      const file = path.join(SRC, args.path);
+      const source = JSON.stringify(file);
+      const shared = ALWAYS_LOADED.map((module) => `import ${JSON.stringify(path.join(SRC, module))};`).join('');
+      const hasDefault = /^export default /m.test(await readFile(file, 'utf8'));
+      return {
+        contents: `${shared}export * from ${source};${hasDefault ? `export { default } from ${source};` : ''}`,
+        resolveDir: SRC,
+        loader: 'js',
+        watchFiles: [file],
+      };
+    });
+  },
+};
+
+/**
+ * One ES module output file → CommonJS, in place: imports become require() (dynamic ones inside a
+ * promise, as import() behaves), exports become getters (live, like ES module bindings), and
+ * import.meta.url the file's own URL. Node then loads every file with its CommonJS loader.
+ */
+async function toCommonJs(file) {
+  const result = await transform(await readFile(file, 'utf8'), {
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    supported: { 'dynamic-import': false },
+    define: { 'import.meta.url': '__tcbModuleUrl' },
+    banner: "const __tcbModuleUrl=require('node:url').pathToFileURL(__filename).href;",
+    minifyWhitespace: true,
+    legalComments: 'eof',
+    sourcefile: path.relative(ROOT, file),
+  });
+  await writeFile(file, result.code);
+}
+
 async function exists(file) {
   return stat(file).then(() => true, () => false);
 }
@@ -107,12 +163,10 @@ export async function bundle({ analyze = false } = {}) {
     ...COMMON,
     entryPoints: [path.join(SRC, 'main.ts')],
     outfile: path.join(DIST, 'main.cjs'),
-    format: 'cjs',
-    // cli.ts finds package.json from import.meta.url.
-    define: { 'import.meta.url': '__tcbModuleUrl' },
-    banner: { js: "const __tcbModuleUrl=require('node:url').pathToFileURL(__filename).href;" },
+    format: 'esm',
     plugins: [lazyChildProcessForCommander, dynamicImportsToChunks(lazyModules)],
   });
+  await toCommonJs(path.join(DIST, 'main.cjs'));
   const bundled = Object.keys(entry.metafile.inputs)
     .filter((input) => input.startsWith('src/'))
     .map((input) => input.slice('src/'.length));
@@ -121,18 +175,30 @@ export async function bundle({ analyze = false } = {}) {
     throw new Error(`dist/main.cjs would contain its own copy of ${stray.join(', ')}: import them dynamically from main.ts/cli.ts`);
   }
 
-  const chunks = await build({
+  const esm = {
     ...COMMON,
-    entryPoints: [...lazyModules, ...LIBRARY_ENTRIES].map((module) => path.join(SRC, module)),
     outbase: SRC,
     outdir: DIST,
     format: 'esm',
     splitting: true,
-    chunkNames: 'chunks/[name]-[hash]',
-    // CommonJS packages (ajv, cli-progress, ...) call require() for Node built-ins; ESM has none.
-    banner: { js: "import{createRequire as __tcbCreateRequire}from'node:module';const require=__tcbCreateRequire(import.meta.url);" },
     plugins: [lazyChildProcessForCommander],
+  };
+  const chunks = await build({
+    ...esm,
+    entryPoints: [...lazyModules].map(commandEntry),
+    chunkNames: 'chunks/[name]-[hash]',
+    plugins: [...esm.plugins, commandEntries],
   });
+  // Built apart, so that they do not cut the command chunks into smaller pieces.
+  const library = await build({
+    ...esm,
+    entryPoints: LIBRARY_ENTRIES.map((module) => path.join(SRC, module)),
+    chunkNames: 'lib/[name]-[hash]',
+  });
+  for (const output of [...Object.keys(chunks.metafile.outputs), ...Object.keys(library.metafile.outputs)]) {
+    await toCommonJs(path.join(ROOT, output));
+  }
+  await writeFile(path.join(DIST, 'package.json'), '{\n  "type": "commonjs"\n}\n');
 
   if (await exists(path.join(SRC, HELP_TOPICS))) {
     await cp(path.join(SRC, HELP_TOPICS), path.join(DIST, HELP_TOPICS), { recursive: true });
@@ -140,8 +206,9 @@ export async function bundle({ analyze = false } = {}) {
   if (analyze) {
     console.log(await analyzeMetafile(entry.metafile));
     console.log(await analyzeMetafile(chunks.metafile));
+    console.log(await analyzeMetafile(library.metafile));
   }
-  return { entry, chunks };
+  return { entry, chunks, library };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
