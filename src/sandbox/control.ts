@@ -1,6 +1,6 @@
 // /__sandbox/* endpoints: inspect and steer the sandbox over HTTP. They need
 // no auth, are never rate limited, delayed or failed, and are not counted.
-import type { RouteResponse, SandboxCounters, SandboxKnobs } from './types.js';
+import type { LoggedRequest, RouteResponse, SandboxCounters, SandboxKnobs } from './types.js';
 import type { PlannedFailure } from './failures.js';
 import { InjectionError } from './failures.js';
 import { KnobError } from './knobs.js';
@@ -15,6 +15,7 @@ export interface SandboxControls {
   configure(patch: unknown): SandboxKnobs;
   inject(failure: unknown): PlannedFailure;
   pendingFailures(): PlannedFailure[];
+  requests(): LoggedRequest[];
   reset(): void;
 }
 
@@ -48,6 +49,8 @@ export function handleControlRequest(controls: SandboxControls, method: string, 
       return ok({ pending: controls.pendingFailures() });
     case `POST ${CONTROL_PREFIX}/inject`:
       return withJsonBody(rawBody, (failure) => ok({ injected: controls.inject(failure), pending: controls.pendingFailures() }));
+    case `GET ${CONTROL_PREFIX}/requests`:
+      return ok({ requests: controls.requests() });
     case `POST ${CONTROL_PREFIX}/reset`:
       controls.reset();
       return ok({ reset: true, counters: controls.counters() });
@@ -55,7 +58,7 @@ export function handleControlRequest(controls: SandboxControls, method: string, 
       return slugResponse(
         404,
         'not-found',
-        `unknown control endpoint ${method} ${pathname}; try GET /__sandbox/counters, GET|POST /__sandbox/config, POST /__sandbox/inject, POST /__sandbox/reset`,
+        `unknown control endpoint ${method} ${pathname}; try GET /__sandbox/counters, GET|POST /__sandbox/config, POST /__sandbox/inject, GET /__sandbox/requests, POST /__sandbox/reset`,
       );
   }
 }

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { InjectedFailure, SandboxHandle, SandboxKnobs, SandboxOptions } from './types.js';
+import type { InjectedFailure, LoggedRequest, RouteResponse, SandboxHandle, SandboxKnobs, SandboxOptions } from './types.js';
 import { createState } from './state.js';
 import { cloneKnobs, defaultKnobs, mergeKnobs } from './knobs.js';
 import { bumpExtra, countResponse, createCounters, resetCounters, snapshotCounters } from './counters.js';
@@ -25,6 +25,7 @@ export type {
   AccessArea,
   FailureMode,
   InjectedFailure,
+  LoggedRequest,
   RateLimit,
   RouteContext,
   RouteDefinition,
@@ -38,6 +39,9 @@ export type {
 export type { SandboxState } from './state.js';
 export { describeSandbox } from './describe.js';
 
+/** The request log keeps the most recent requests only, so a long-running sandbox stays small. */
+export const REQUEST_LOG_LIMIT = 10_000;
+
 export async function startSandbox(options: SandboxOptions = {}): Promise<SandboxHandle> {
   const { port = 0, host = '127.0.0.1', ...knobOptions } = options;
   let knobs = mergeKnobs(defaultKnobs(), knobOptions);
@@ -47,6 +51,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const router = new Router(routes);
   const endpointIds = router.endpointIds();
   let url = '';
+  const requestLog: LoggedRequest[] = [];
 
   const runtime: SandboxRuntime = {
     router,
@@ -73,13 +78,21 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return { ...planned };
     },
     pendingFailures: () => injector.pending(),
+    requests: () => requestLog.map((entry) => ({ ...entry })),
     reset: () => {
       resetCounters(counters);
       injector.clear();
+      requestLog.length = 0;
     },
   };
 
+  function logRequest(entry: LoggedRequest): void {
+    requestLog.push(entry);
+    if (requestLog.length > REQUEST_LOG_LIMIT) requestLog.splice(0, requestLog.length - REQUEST_LOG_LIMIT);
+  }
+
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const receivedAt = Date.now();
     res.setHeader('X-Request-Id', randomUUID());
     const method = req.method ?? 'GET';
     const requestUrl = new URL(req.url ?? '/', 'http://sandbox.invalid');
@@ -92,12 +105,29 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 
     if (knobs.latencyMs > 0) await sleep(knobs.latencyMs);
     const outcome = await handleApiRequest(runtime, { method, url: requestUrl, headers: req.headers, rawBody });
+    const matched = router.match(method, requestUrl.pathname);
+    const logged = (response: RouteResponse | undefined): LoggedRequest => {
+      const entry: LoggedRequest = {
+        endpoint: matched.kind === 'found' ? matched.route.id : null,
+        method,
+        path: requestUrl.pathname,
+        receivedAt,
+        status: response?.status ?? null,
+        answeredAt: Date.now(),
+      };
+      const retryAfter = response?.headers?.['Retry-After'];
+      if (retryAfter !== undefined) entry.retryAfter = retryAfter;
+      return entry;
+    };
+    // Logged before the answer goes out, so a client can never see it earlier than answeredAt.
     if (outcome.kind === 'drop') {
       bumpExtra(counters, 'droppedConnections');
+      logRequest(logged(undefined));
       req.socket.destroy();
       return;
     }
     countResponse(counters, outcome.response.status);
+    logRequest(logged(outcome.response));
     writeResponse(res, outcome.response);
   }
 
@@ -134,6 +164,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     inject: (failure: InjectedFailure) => {
       controls.inject(failure);
     },
+    requests: controls.requests,
     state,
     close: () => {
       closing ??= new Promise<void>((resolve, reject) => {

@@ -69,6 +69,27 @@ export interface InjectedFailure {
    * failure anyway (the client cannot know whether the work happened).
    */
   mode?: FailureMode;
+  /**
+   * Let this many matching requests through first (default 0): aims the failure at one
+   * request, e.g. `after: 2` answers the third batch POST.
+   */
+  after?: number;
+}
+
+/** One API request as the sandbox saw it (control endpoints are not logged). */
+export interface LoggedRequest {
+  /** Endpoint id, or null for a path that matched no endpoint. */
+  endpoint: string | null;
+  method: string;
+  path: string;
+  /** Epoch ms when the request arrived. */
+  receivedAt: number;
+  /** Status sent, or null when the connection was dropped without an answer. */
+  status: number | null;
+  /** Epoch ms just before the answer was written (or the connection dropped). */
+  answeredAt: number;
+  /** Retry-After sent with the answer, in seconds. */
+  retryAfter?: string;
 }
 
 export interface SandboxHandle {
@@ -82,6 +103,8 @@ export interface SandboxHandle {
   counters(): SandboxCounters;
   configure(patch: Partial<SandboxKnobs>): SandboxKnobs;
   inject(failure: InjectedFailure): void;
+  /** The API requests received, oldest first (the most recent REQUEST_LOG_LIMIT). */
+  requests(): LoggedRequest[];
   state: SandboxState;
   close(): Promise<void>;
 }

@@ -451,6 +451,27 @@ describe('sandbox: failures and latency', () => {
     expect(sb.counters().tokensCreated).toBe(createdBefore + 1);
   });
 
+  it('aims a failure at one request with after, and logs every request with its times', async () => {
+    const from = sb.requests().length;
+    sb.inject({ endpoint: 'labels-get', status: 429, retryAfterSeconds: 1, after: 2 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i += 1) statuses.push((await get(sb, labelsPath, token)).status);
+    expect(statuses).toEqual([200, 200, 429, 200]);
+    const log = sb.requests().slice(from);
+    expect(log.map((r) => [r.endpoint, r.status])).toEqual([
+      ['labels-get', 200],
+      ['labels-get', 200],
+      ['labels-get', 429],
+      ['labels-get', 200],
+    ]);
+    expect(log[2]!.retryAfter).toBe('1');
+    for (const entry of log) expect(entry.answeredAt).toBeGreaterThanOrEqual(entry.receivedAt);
+    // Over HTTP too, for scripts.
+    const overHttp = (await (await fetch(`${sb.url}/__sandbox/requests`)).json()) as { requests: { status: number }[] };
+    expect(overHttp.requests.slice(from).map((r) => r.status)).toEqual([200, 200, 429, 200]);
+    expect(() => sb.inject({ endpoint: 'labels-get', after: -1 })).toThrow(/after must be/);
+  });
+
   it('rejects injections for unknown endpoints', () => {
     expect(() => sb.inject({ endpoint: 'labels-gte' })).toThrow(/endpoint must be/);
   });
