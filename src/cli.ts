@@ -216,6 +216,7 @@ export function buildProgram(): Command {
     .option('--interval <duration>', 'time between polls with --wait (default 2s)')
     .option('--wait-timeout <duration>', 'give up waiting after this long, exit 7 (default 30m)')
     .option('--report <file>', 'with --wait: write failed records with their CSV line and reason')
+    .option('--force', 'replace a read-only --skip-invalid or --report file')
     .addHelpText(
       'after',
       examples(
@@ -257,7 +258,9 @@ export function buildProgram(): Command {
       .option('--from <time>', 'start: date, ISO-8601 (local time unless zoned), epoch ms, or relative (-24h, -7d, yesterday)')
       .option('--to <time>', 'end, same forms (default: now)')
       .option('--since-last', 'start where the previous successful --since-last run of this export stopped (cron)')
-      .option('--output <file>', 'write to FILE atomically (format from --format, else the extension, else csv)')
+      .option('--overlap <duration>', 'with --since-last (log API): start this long before the previous run stopped, to catch late records; rows already exported are skipped (default 5m)')
+      .option('--output <file>', 'write to FILE atomically (format from --format, else the extension: .json, .ndjson/.jsonl, else csv)')
+      .option('--force', 'with --output: replace the file even if it is read-only')
       .addOption(new Option('--time-unit <unit>', 'unit of the times sent to the log API (docs say ms; some servers want s)').choices(['ms', 's']).default('ms'))
       .addOption(new Option('--source <source>', 'where records come from: the log API, or a webhook store').choices(['api', 'webhook']).default('api'))
       .option('--store <file>', 'the webhook store written by `tcb webhook listen` (with --source webhook)');

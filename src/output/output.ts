@@ -151,19 +151,26 @@ export class Output {
     return table.toString();
   }
 
+  /**
+   * JSON is all or nothing: the array is held (serialised) until end(), so a run that fails part
+   * way prints nothing rather than a broken array jq cannot read. ndjson and csv stream instead.
+   */
   private jsonArrayWriter<T>(): ListWriter<T> {
-    let count = 0;
+    const chunks: string[] = [];
     return {
       write: async (rows) => {
-        let chunk = '';
         for (const row of rows) {
           const body = JSON.stringify(row, null, 2).replace(/\n/g, '\n  ');
-          chunk += `${count === 0 ? '[\n  ' : ',\n  '}${body}`;
-          count += 1;
+          chunks.push(`${chunks.length === 0 ? '[\n  ' : ',\n  '}${body}`);
         }
-        await this.writeStdout(chunk);
       },
-      end: () => this.writeStdout(count === 0 ? '[]\n' : '\n]\n'),
+      end: async () => {
+        if (chunks.length === 0) return this.writeStdout('[]\n');
+        chunks.push('\n]\n');
+        // Written in slices so a huge array never becomes one giant string.
+        for (let i = 0; i < chunks.length; i += 1000) await this.writeStdout(chunks.slice(i, i + 1000).join(''));
+        chunks.length = 0;
+      },
     };
   }
 

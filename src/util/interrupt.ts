@@ -1,5 +1,5 @@
 /**
- * Ctrl-C handling. Commands that can stop cleanly (uploads writing a journal) subscribe with
+ * Ctrl-C (and SIGTERM, SIGHUP) handling. Commands that can stop cleanly (uploads writing a journal) subscribe with
  * onInterrupt() and finish in their own time, ending with InterruptedError (exit 130). With no
  * subscriber, or on a second Ctrl-C, the process removes its temporary files and exits 130.
  */
@@ -43,6 +43,9 @@ export function installInterruptHandlers(): void {
     firstAt = Date.now();
     controller.abort();
   };
+  // SIGHUP (the terminal closed, or a supervisor's reload) stops a run like SIGTERM: cleanly,
+  // with its temporary files removed, never leaving a half-written file behind.
   process.on('SIGINT', handle);
   process.on('SIGTERM', handle);
+  process.on('SIGHUP', handle);
 }

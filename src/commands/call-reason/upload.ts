@@ -122,6 +122,7 @@ export default async function upload(ctx: CommandContext, { args, opts }: Comman
     waitIntervalMs: opts.interval !== undefined ? durationFlag(String(opts.interval), '--interval') : 2000,
     waitTimeoutMs: opts.waitTimeout !== undefined ? durationFlag(String(opts.waitTimeout), '--wait-timeout') : 30 * 60_000,
     report,
+    force: Boolean(opts.force),
   };
   if (!dryRun) ctx.setRateLimit(endpoint, rate);
 

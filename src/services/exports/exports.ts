@@ -1,10 +1,14 @@
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { Format, Settings } from '../../config/settings.js';
 import type { CommandContext } from '../../context.js';
 import { InterruptedError, UsageError, isTcbError } from '../../errors.js';
+import { fileError } from '../../output/atomic-file.js';
+import { checkDestination, sqliteCompanions, type Destination, type ProtectedPath } from '../../output/destination.js';
 import { onInterrupt } from '../../util/interrupt.js';
 import { TimeParseError, formatIso, parseTime } from '../../util/time.js';
-import { apiSource } from './api-source.js';
+import { durationFlag } from '../../util/flags.js';
+import { MAX_OVERLAP_MS, apiSource } from './api-source.js';
 import { openSink, RowEmitter, type ExportSink } from './sink.js';
 import { ExportStateStore, exportStateKey } from './state.js';
 import type { ExportOptions, ExportSourceName, ExportType, RecordSource, TimeUnit } from './types.js';
@@ -39,14 +43,37 @@ function timeUnitOption(value: unknown): TimeUnit {
   throw new UsageError(`--time-unit must be ms or s (got "${String(value)}")`, { field: 'time-unit' });
 }
 
-/** The output format: --format wins; with --output, else the file's extension; else the default. */
-export function exportFormat(settings: Pick<Settings, 'format' | 'formatExplicit'>, output: string | undefined): Format {
-  if (settings.formatExplicit || output === undefined) return settings.format;
+export type FormatSettings = Pick<Settings, 'format' | 'formatSource'>;
+
+/**
+ * The output format. On stdout: the global rule (flag, TCB_FORMAT, TTY). A file gets a data
+ * format: --format/--json if given, else its extension (.json, .ndjson/.jsonl, anything else
+ * csv); TCB_FORMAT does not apply, and a table (columns dropped for people) is refused.
+ */
+export function exportFormat(settings: FormatSettings, output: string | undefined): Format {
+  if (output === undefined) return settings.format;
+  if (settings.formatSource === 'flag') {
+    if (settings.format === 'table') {
+      throw new UsageError('--format table is for people on a terminal and cannot be written with --output', {
+        field: 'format',
+        hint: 'files get csv, json or ndjson (the default comes from the extension); leave out --format, or pick one of those',
+      });
+    }
+    return settings.format;
+  }
   const ext = path.extname(output).toLowerCase();
   if (ext === '.json') return 'json';
   if (ext === '.ndjson' || ext === '.jsonl') return 'ndjson';
-  if (ext === '.txt') return 'table';
   return 'csv';
+}
+
+/** --overlap DURATION: 0 turns it off; at most a day (the fingerprints must cover it). */
+function overlapOption(value: unknown): number {
+  const text = String(value).trim();
+  if (/^0+(\.0*)?[a-z]*$/i.test(text)) return 0;
+  const ms = durationFlag(text, '--overlap');
+  if (ms > MAX_OVERLAP_MS) throw new UsageError(`--overlap must be at most 24h (got "${text}")`, { field: 'overlap' });
+  return ms;
 }
 
 const SURVEY_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
@@ -55,7 +82,7 @@ const SURVEY_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 export function parseExportOptions(
   type: ExportType,
   opts: Record<string, unknown>,
-  settings: Pick<Settings, 'format' | 'formatExplicit'>,
+  settings: FormatSettings,
   now: number = Date.now(),
 ): ExportOptions {
   const source = String(opts.source ?? 'api').toLowerCase() as ExportSourceName;
@@ -104,6 +131,17 @@ export function parseExportOptions(
     });
   }
 
+  let overlapMs: number | undefined;
+  if (opts.overlap !== undefined) {
+    if (!sinceLast) throw new UsageError('--overlap is used only with --since-last', { field: 'overlap' });
+    if (source !== 'api') {
+      throw new UsageError('--overlap applies to the log API: the webhook store\'s --since-last follows its insertion order, which needs none', {
+        field: 'overlap',
+      });
+    }
+    overlapMs = overlapOption(opts.overlap);
+  }
+
   let output = typeof opts.output === 'string' ? opts.output : undefined;
   if (output === '-') output = undefined;
   else if (output !== undefined && output.trim() === '') throw new UsageError('--output is empty', { field: 'output' });
@@ -116,7 +154,9 @@ export function parseExportOptions(
     from,
     to,
     sinceLast,
+    overlapMs,
     output,
+    force: Boolean(opts.force),
     format: exportFormat(settings, output),
     timeUnit: timeUnitOption(opts.timeUnit),
     now,
@@ -134,7 +174,25 @@ async function recordSource(ctx: CommandContext, options: ExportOptions): Promis
   return options.source === 'webhook' ? webhookSource(options) : apiSource(ctx, options);
 }
 
+/** --output is checked before anything is sent: it must not be the store, tcb's own files, a folder … */
+async function checkOutput(ctx: CommandContext, options: ExportOptions): Promise<Destination | undefined> {
+  if (options.output === undefined) return undefined;
+  const protect: ProtectedPath[] = [];
+  if (options.store !== undefined) {
+    const store = path.resolve(options.store);
+    protect.push(...sqliteCompanions(store));
+    // SQLite keeps -wal and -shm next to the real file when the store is a symbolic link.
+    const real = await realpath(store).catch(() => store);
+    if (real !== store) protect.push(...sqliteCompanions(real));
+  }
+  return checkDestination(
+    { flag: '--output', given: options.output, force: options.force },
+    { protect, configDir: ctx.settings.configDir },
+  );
+}
+
 export async function runExport(ctx: CommandContext, options: ExportOptions): Promise<ExportSummary> {
+  const destination = await checkOutput(ctx, options);
   const source = await recordSource(ctx, options);
   const label = LABEL[options.type];
   const state = options.sinceLast ? new ExportStateStore(ctx.settings.configDir) : undefined;
@@ -150,7 +208,7 @@ export async function runExport(ctx: CommandContext, options: ExportOptions): Pr
     else if (state && options.from !== undefined) ctx.output.info('--since-last: continuing where the previous run stopped (--from only sets the first run\'s start).');
     const run = await source.open(previous, controller.signal);
     ctx.output.info(`Exporting ${label}: ${run.describe}`);
-    sink = await openSink(ctx.output, ctx.settings, options.output, options.format);
+    sink = await openSink(ctx.output, ctx.settings, destination, options.format);
     const emitter = new RowEmitter(sink.output, source.tableColumns);
     for await (const batch of run.batches) {
       if (controller.signal.aborted) break;
@@ -181,7 +239,8 @@ export async function runExport(ctx: CommandContext, options: ExportOptions): Pr
     if (controller.signal.aborted) {
       throw isTcbError(controller.signal.reason) ? controller.signal.reason : new InterruptedError('interrupted');
     }
-    throw error;
+    // A failed write (disk full …) names the file instead of reading as a bug.
+    throw sink?.path ? fileError(error, sink.path) : error;
   } finally {
     unsubscribe();
     await releaseRun?.().catch(() => {});

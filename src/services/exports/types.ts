@@ -24,8 +24,12 @@ export interface ExportOptions {
   /** Epoch ms; undefined means "now" for the API and "no upper bound" for the webhook store. */
   to?: number;
   sinceLast: boolean;
+  /** --overlap: a --since-last run of the log API starts this long before the previous run's end (ms). */
+  overlapMs?: number;
   /** --output FILE; undefined writes to stdout. */
   output?: string;
+  /** --force: replace a read-only --output file. */
+  force: boolean;
   format: Format;
   /** Unit of the times sent to the log API. */
   timeUnit: TimeUnit;

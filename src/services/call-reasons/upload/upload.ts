@@ -18,6 +18,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { CommandContext } from '../../../context.js';
 import { InterruptedError, PartialFailureError, TcbError, TransientError, UsageError } from '../../../errors.js';
+import { checkDestinations } from '../../../output/destination.js';
 import { onInterrupt } from '../../../util/interrupt.js';
 import { BatchCounter, Batcher, Coverage } from './batching.js';
 import { csvRow } from './csv-writer.js';
@@ -62,6 +63,19 @@ export async function runUpload(ctx: CommandContext, options: UploadOptions, eve
   });
   let spool: { file: string; cleanup: () => void } | undefined;
   try {
+    // Before anything is read or sent: --skip-invalid and --report must not destroy the input,
+    // a journal, tcb's own files, or each other.
+    const [skipInvalid, report] = await checkDestinations(
+      [
+        options.skipInvalid !== undefined ? { flag: '--skip-invalid', given: options.skipInvalid, force: options.force } : undefined,
+        options.report !== undefined ? { flag: '--report', given: options.report, force: options.force } : undefined,
+      ],
+      {
+        protect: options.file === '-' ? [] : [{ path: options.file, what: 'the file being uploaded' }],
+        configDir: ctx.settings.configDir,
+      },
+    );
+    options = { ...options, destinations: { skipInvalid, report } };
     let file = options.file;
     let displayName = options.file;
     if (file === '-') {

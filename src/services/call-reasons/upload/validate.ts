@@ -46,7 +46,7 @@ export async function validationPass(
   };
 
   try {
-    if (options.skipInvalid) skipFile = await openAtomicFile(options.skipInvalid);
+    if (options.skipInvalid) skipFile = await openAtomicFile(options.destinations?.skipInvalid ?? options.skipInvalid);
     const read = await readCsv(file, {
       hash: !options.dryRun && !options.resume,
       onHeader(map) {
