@@ -80,6 +80,7 @@ function waitJson(wait: WaitResult): Record<string, unknown> {
     failed: wait.failed,
     pending: wait.pending,
     timed_out: wait.timedOut,
+    interrupted: wait.interrupted,
     polls: wait.polls,
     elapsed_ms: wait.elapsed_ms,
   };
@@ -120,7 +121,7 @@ function renderHuman(ctx: CommandContext, { plan, merged, outcome, responses, wa
     const parts = [`${plural(wait.settled.length, 'number')} ${wait.target}`];
     if (wait.failed.length > 0) parts.push(c.red(`${wait.failed.length} failed`));
     if (wait.pending.length > 0) parts.push(c.yellow(`${wait.pending.length} still pending`));
-    lines.push(`Waited ${shortDuration(wait.elapsed_ms)}: ${parts.join(', ')}`);
+    lines.push(`Waited ${shortDuration(wait.elapsed_ms)}${wait.interrupted ? ' (interrupted)' : ''}: ${parts.join(', ')}`);
     for (const entry of [...wait.failed, ...wait.pending].slice(0, 20)) {
       lines.push(`  ${entry.phone_number}: ${entry.status ?? 'not visible in numbers-details'}`);
     }
