@@ -163,6 +163,9 @@ export interface DestinationContext {
 export async function checkDestination(request: DestinationRequest, context: DestinationContext): Promise<Destination> {
   if (request.given.trim() === '') throw new UsageError(`${request.flag} is empty`, { field: request.flag.replace(/^--/, '') });
   if (request.given.includes('\0')) throw refuse(request, 'the name holds a NUL character');
+  if (/[\\/]$/.test(request.given)) {
+    throw refuse(request, 'names a folder (it ends with a slash); give a file name', `e.g. ${path.join(request.given, 'export.csv')}`);
+  }
   const target = await resolveLinks(request, path.resolve(request.given));
 
   for (const guarded of context.protect) {
