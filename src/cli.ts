@@ -302,14 +302,24 @@ export function buildProgram(): Command {
     .option('--port <n>', 'port to listen on (0 picks a free one)', '8080')
     .option('--host <host>', 'address to bind (put a TLS reverse proxy in front)', '127.0.0.1')
     .option('--max-body-bytes <n>', 'larger request bodies get 413', '262144')
+    .option('--idle-timeout <seconds>', 'close a connection with no request in progress after this long', '5')
+    .option('--request-timeout <seconds>', 'a request (headers and body) must arrive within this, else 408', '30')
+    .option('--max-connections <n>', 'most open connections; the oldest idle one is closed for a new one (default: from the open-file limit)')
+    .option('--trust-proxy [addresses]', 'take the client address from X-Forwarded-For when the peer is one of these proxies (default loopback; IPs or CIDRs, comma-separated)')
+    .addOption(new Option('--log-format <format>', 'stderr log lines as text or JSON (--json implies json)').choices(['text', 'json']))
+    .option('--access-log', 'log every request on stderr (default on a TTY or with --verbose)')
+    .option('--no-access-log', 'no access log, even on a TTY or with --verbose')
     .addHelpText(
       'after',
       examples(
         'export TCB_WEBHOOK_KEY=$(openssl rand -hex 24)',
         'tcb webhook listen --store ~/tcb/webhooks.sqlite --port 8080',
-        'tcb webhook listen --store events.sqlite --port 0 --json   # prints {"url": ...}',
+        'tcb webhook listen --store events.sqlite --port 0 --json   # prints {"url": ...}, logs JSON lines',
+        'tcb webhook listen --store /var/lib/tcb/webhooks.sqlite --trust-proxy --access-log --log-format json',
         'tcb cmb export --source webhook --store ~/tcb/webhooks.sqlite --format csv',
-      ) + '\nConsole URL: https://<your-host>/<path>?key=<TCB_WEBHOOK_KEY>. Access log on stderr (TTY or --verbose).\n',
+      ) +
+        '\nConsole URL: https://<your-host>/<path>?key=<TCB_WEBHOOK_KEY>. Warnings always on stderr; access log with --access-log,\n' +
+        '--verbose or a TTY. SIGINT, SIGTERM and SIGHUP finish in-flight requests and exit 0. More: tcb help webhooks\n',
     )
     .action(lazy(() => import('./commands/webhook/listen.js')));
   webhook

@@ -1,14 +1,20 @@
 import { buildProgram, commander, invocation } from './cli.js';
 import { installInterruptHandlers } from './util/interrupt.js';
 
-/** Writing to a closed pipe (`tcb … | head -1`) ends quietly with status 0. */
+/**
+ * Writing to a closed stdout (`tcb … | head -1`) ends quietly with status 0. A closed stderr only
+ * loses the messages: the work goes on and the exit status stays the work's (a long-running
+ * `webhook listen` whose log reader died must keep serving).
+ */
 function exitQuietlyOnClosedPipe(): void {
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EPIPE') process.exit(0);
-      throw error;
-    });
-  }
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+  process.stderr.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') return;
+    throw error;
+  });
 }
 
 /** The one place where an error becomes an exit code. */

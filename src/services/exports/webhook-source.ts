@@ -3,8 +3,9 @@ import { formatIso } from '../../util/time.js';
 import type { ExportOptions, ExportRow, RecordSource, SourceRun } from './types.js';
 
 /**
- * Records from the webhook store that `tcb webhook listen` writes (issue 5,
- * src/services/webhooks/store.ts and records.ts). The store's insertion sequence is the
+ * Records from the webhook store that `tcb webhook listen` writes (src/services/webhooks/stores.ts
+ * and records.ts). Unrecognised events (stored though not documented) are exported too: an event of
+ * an unknown type appears in both the cmb and the feedback export. The store's insertion sequence is the
  * --since-last cursor: an event redelivered late, or with an old created_at, still has a new
  * sequence number and is exported by the next run instead of being lost.
  */
@@ -37,10 +38,12 @@ export function planWebhookRun(options: ExportOptions, previous: WebhookCursor |
 }
 
 export async function webhookSource(options: ExportOptions): Promise<RecordSource> {
-  // Loaded only for --source webhook: the store needs the native SQLite module.
-  const { openWebhookStore } = await import('../webhooks/store.js');
+  // Loaded only for --source webhook: the store needs its driver.
+  const { openEventReader, isDatabaseUrl } = await import('../webhooks/stores.js');
   const { toExportRows, CMB_EXPORT_FIELDS, FEEDBACK_EXPORT_FIELDS } = await import('../webhooks/records.js');
-  const file = path.resolve(options.store!);
+  const file = isDatabaseUrl(options.store!) ? options.store! : path.resolve(options.store!);
+  // Unrecognised events carry their body: as text in CSV and tables, as the JSON value in JSON.
+  const rawAs = options.format === 'json' || options.format === 'ndjson' ? 'value' : 'text';
   const type = options.type === 'cmb' ? 'cmb' : 'user_feedback';
   const columns = (options.type === 'cmb' ? CMB_EXPORT_FIELDS : FEEDBACK_EXPORT_FIELDS) as readonly string[];
 
@@ -53,13 +56,13 @@ export async function webhookSource(options: ExportOptions): Promise<RecordSourc
     async open(previousCursor, signal): Promise<SourceRun> {
       const previous = options.sinceLast && isWebhookCursor(previousCursor) ? previousCursor : undefined;
       const plan = planWebhookRun(options, previous);
-      const store = openWebhookStore(file, { readonly: true });
+      const store = await openEventReader(file);
       // A snapshot: events stored while this run reads wait for the next run.
       let upper: number;
       try {
-        upper = store.lastSeq(type);
+        upper = await store.lastSeq(type);
       } catch (error) {
-        store.close();
+        await store.close();
         throw error;
       }
       const describe = previous
@@ -69,9 +72,8 @@ export async function webhookSource(options: ExportOptions): Promise<RecordSourc
       async function* batches(): AsyncGenerator<ExportRow[]> {
         let batch: ExportRow[] = [];
         try {
-          for (const stored of store.events({ type, afterSeq: plan.afterSeq, fromMs: plan.fromMs, toMs: plan.toMs })) {
-            if (stored.seq > upper) break;
-            batch.push(...(toExportRows(stored) as unknown as ExportRow[]));
+          for await (const stored of store.events({ type, afterSeq: plan.afterSeq, upToSeq: upper, fromMs: plan.fromMs, toMs: plan.toMs })) {
+            batch.push(...(toExportRows(stored, { type, raw: rawAs }) as unknown as ExportRow[]));
             if (batch.length >= BATCH) {
               yield batch;
               batch = [];
@@ -80,7 +82,7 @@ export async function webhookSource(options: ExportOptions): Promise<RecordSourc
           }
           if (batch.length > 0) yield batch;
         } finally {
-          store.close();
+          await store.close();
         }
       }
 
