@@ -32,15 +32,22 @@ export function installInterruptHandlers(): void {
   if (installed) return;
   installed = true;
   let firstAt = 0;
-  const handle = () => {
-    // when-exit (loaded by conf → atomically) re-sends the signal to this process right after the
-    // first one; that echo arrives within milliseconds and must not count as a second Ctrl-C.
+  let echoOf: NodeJS.Signals | undefined;
+  const handle = (signal: NodeJS.Signals) => {
+    // when-exit (loaded by conf → atomically) listens too, and re-sends the first signal to this
+    // process once; that echo may arrive late on a busy machine and must not count as a second
+    // Ctrl-C. It is expected when another listener for the signal is present.
+    if (echoOf === signal) {
+      echoOf = undefined;
+      return;
+    }
     if (controller.signal.aborted && Date.now() - firstAt < SIGNAL_ECHO_MS) return;
     if (controller.signal.aborted || subscribers === 0) {
       void exitInterrupted();
       return;
     }
     firstAt = Date.now();
+    if (process.listenerCount(signal) > 1) echoOf = signal;
     controller.abort();
   };
   // SIGHUP (the terminal closed, or a supervisor's reload) stops a run like SIGTERM: cleanly,

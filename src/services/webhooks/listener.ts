@@ -238,6 +238,8 @@ function clientErrorStatus(code: string | undefined): number | undefined {
 
 interface Connection {
   busy: boolean;
+  /** Read when the connection opened: a destroyed socket no longer knows its peer. */
+  peer: string | undefined;
 }
 
 export async function startWebhookListener(options: ListenerOptions): Promise<ListenerHandle> {
@@ -314,7 +316,11 @@ export async function startWebhookListener(options: ListenerOptions): Promise<Li
       res.writeHead(status, headers);
       res.end(req.method === 'HEAD' ? undefined : text);
     };
-    /** Answer and hang up: Node destroys the socket once the answer is out; the rest of the body is never read. */
+    /**
+     * Answer and hang up: with `Connection: close` Node destroys the socket once the answer is out,
+     * so the rest of the body is never read. (A client still sending a large body may then see a
+     * reset rather than the answer; a small body has already been read and the answer arrives.)
+     */
     const refuse = (status: number, body: Record<string, unknown>, extraHeaders: Record<string, string> = {}) =>
       send(status, body, { ...extraHeaders, connection: 'close' });
 
@@ -443,13 +449,14 @@ export async function startWebhookListener(options: ListenerOptions): Promise<Li
       if (closing && inFlight === 0) idleWaiters.splice(0).forEach((resolve) => resolve());
       if (log.accessLog) {
         log.access({
-          client: clientAddress(socket.remoteAddress, req.headers['x-forwarded-for'], options.trustProxy),
+          client: clientAddress(connection?.peer ?? socket.remoteAddress, req.headers['x-forwarded-for'], options.trustProxy),
           method: req.method ?? '-',
           path: maskTarget(req.url),
           status: res.headersSent || outcome === 'timeout' ? res.statusCode : null,
           ms: performance.now() - started,
           event_id: eventId,
-          outcome: outcome !== 'aborted' && socket.destroyed && !res.writableFinished ? `${outcome} (client gone)` : outcome,
+          // An answer that could not be delivered: the event may be stored, but the sender will retry.
+          outcome: res.headersSent && !res.writableFinished && socket.destroyed ? `${outcome} (client gone before the answer)` : outcome,
           detail,
         });
       }
@@ -493,7 +500,7 @@ export async function startWebhookListener(options: ListenerOptions): Promise<Li
         return;
       }
     }
-    connections.set(socket, { busy: false });
+    connections.set(socket, { busy: false, peer: socket.remoteAddress });
     socket.once('close', () => connections.delete(socket));
   });
 
@@ -516,7 +523,7 @@ export async function startWebhookListener(options: ListenerOptions): Promise<Li
     // A request in progress logs itself (its handler sees the socket go).
     if (!inRequest && status !== undefined && log.accessLog) {
       log.access({
-        client: clientAddress(socket.remoteAddress, undefined, undefined),
+        client: clientAddress(connections.get(socket)?.peer ?? socket.remoteAddress, undefined, undefined),
         method: '-',
         path: '-',
         status,

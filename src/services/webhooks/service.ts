@@ -17,7 +17,6 @@ import {
   type ListenerStats,
 } from './listener.js';
 import type { LogFormat } from './log.js';
-import type { EventSink } from './store-types.js';
 import { isDatabaseUrl, openEventSink } from './stores.js';
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from './types.js';
 
@@ -173,18 +172,12 @@ export async function listenForWebhooks(ctx: CommandContext, opts: Record<string
   // A daemon whose log reader went away keeps serving (main.ts leaves EPIPE on stderr alone).
   let stop: (signal: string) => void = () => {};
   const stopped = new Promise<string>((resolve) => (stop = resolve));
-  const unsubscribe = onInterrupt(() => stop('SIGINT/SIGTERM'));
-  const onHangup = () => stop('SIGHUP');
-  process.on('SIGHUP', onHangup);
+  // Subscribed until the process ends: a signal that arrives while draining must not find the
+  // process without a listener (a second Ctrl-C still exits at once, with 130).
+  onInterrupt(() => stop('SIGINT/SIGTERM'));
+  process.on('SIGHUP', () => stop('SIGHUP'));
   let handle: ListenerHandle;
-  let sink: EventSink;
-  try {
-    sink = await openEventSink(options.store);
-  } catch (error) {
-    unsubscribe();
-    process.off('SIGHUP', onHangup);
-    throw error;
-  }
+  const sink = await openEventSink(options.store);
   try {
     handle = await startWebhookListener({
       port: options.port,
@@ -199,8 +192,6 @@ export async function listenForWebhooks(ctx: CommandContext, opts: Record<string
       trustProxy: options.trustProxy,
     });
   } catch (error) {
-    unsubscribe();
-    process.off('SIGHUP', onHangup);
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
       throw new UsageError(`cannot listen on ${options.host}:${options.port}: ${code}`, { hint: 'pick another --port or --host', field: '--port' });
@@ -229,8 +220,6 @@ export async function listenForWebhooks(ctx: CommandContext, opts: Record<string
   );
   log.info('listening', { url: handle.url, store: options.store, events_stored: stored, trust_proxy: options.trustProxySpec });
   const signal = await stopped;
-  unsubscribe();
-  process.off('SIGHUP', onHangup);
   log.info(`stopping (${signal}): finishing in-flight requests`);
   await handle.close();
   log.info(`stopped; this run: ${summary(handle.stats)}`);

@@ -149,7 +149,15 @@ export class SqliteSink implements EventSink {
 
   async insertBatch(events: readonly EventToStore[], receivedAtMs: number): Promise<InsertResult[]> {
     if (events.length === 0) return [];
-    const reply = await this.call({ op: 'insert', rows: events.map((event) => insertParams(event, receivedAtMs)) });
+    // A body is usually a view into the socket's much larger read buffer, and postMessage would
+    // clone all of that: hand over an exact copy of each body instead (transferred, not cloned).
+    const transfer: ArrayBuffer[] = [];
+    const rows = events.map((event) => {
+      const body = new Uint8Array(event.body);
+      transfer.push(body.buffer as ArrayBuffer);
+      return insertParams({ ...event, body }, receivedAtMs);
+    });
+    const reply = await this.call({ op: 'insert', rows }, transfer);
     return reply.results!;
   }
 
@@ -183,13 +191,13 @@ export class SqliteSink implements EventSink {
     return this.closing;
   }
 
-  private call(message: Record<string, unknown>): Promise<Reply> {
+  private call(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<Reply> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closing) return Promise.reject(new Error('the store is closing'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage({ ...message, id });
+      this.worker.postMessage({ ...message, id }, transfer);
     });
   }
 
