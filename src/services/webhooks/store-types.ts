@@ -102,6 +102,7 @@ export interface WebhookEventFilter {
 
 /** One stored event as exports read it. */
 export interface StoredWebhookEvent {
+  /** Insertion order: only grows, never reused (a redelivery may leave a gap). */
   seq: number;
   event_id: string;
   event_type: string | null;

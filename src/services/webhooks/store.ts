@@ -133,7 +133,12 @@ function identify(db: Database.Database, file: string): StoreKind {
       (row) => row.name,
     );
   } catch (error) {
-    throw notAStore(file, `it is not an SQLite database (${(error as Error).message})`);
+    const code = (error as { code?: string }).code;
+    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') throw notAStore(file, `it is not an SQLite database (${(error as Error).message})`);
+    throw new UsageError(`cannot read the webhook store ${file}: ${(error as Error).message}`, {
+      field: '--store',
+      hint: 'the listener needs to read and write the file and its folder (SQLite adds -wal and -shm files next to it)',
+    });
   }
   if (applicationId === STORE_APPLICATION_ID) {
     if (version > STORE_SCHEMA_VERSION) {
