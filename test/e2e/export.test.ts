@@ -17,6 +17,7 @@ import {
   type CmbLogEvent,
 } from '../../src/sandbox/routes/logs.js';
 import { openWebhookStore } from '../../src/services/webhooks/store.js';
+import { classifyDelivery } from '../../src/services/webhooks/validate.js';
 import { BIN, ROOT, baseEnv, errorEnvelope, startHarness, tempDir, type Harness } from '../helpers/cli.js';
 
 let h: Harness;
@@ -314,8 +315,9 @@ describe('tcb feedback export', () => {
 describe('--source webhook', () => {
   const fixture = (name: string) => readFileSync(path.join(ROOT, 'test', 'fixtures', 'api', name), 'utf8');
   const toStore = (body: string) => {
-    const event = JSON.parse(body);
-    return { event_id: event.event_id, event_type: event.event_type, created_at: event.created_at, body };
+    const classified = classifyDelivery(Buffer.from(body));
+    if (!classified.ok) throw new Error(classified.reason);
+    return classified.record;
   };
 
   it('exports stored events like the logs, and --since-last follows the insertion order', async () => {
