@@ -4,7 +4,7 @@ import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorEnvelope, runTcb, tempDir } from '../helpers/cli.js';
-import { FIXTURES, KEY, fixture, fixtureText, post, startListener, stop, storedEvent, storedEvents, type Listener } from '../helpers/webhook.js';
+import { FIXTURES, KEY, fixture, fixtureText, logSettled, post, startListener, stop, storedEvent, storedEvents, type Listener } from '../helpers/webhook.js';
 
 /** The JSON lines a listener started with --json wrote on stderr. */
 function logLines(listener: Listener): Array<Record<string, any>> {
@@ -128,6 +128,7 @@ describe('tcb webhook listen', () => {
   });
 
   it('logs every request on stderr as JSON lines (--json), with a timestamp, never showing the key', async () => {
+    await logSettled(listener);
     const lines = logLines(listener);
     const requests = lines.filter((line) => line.msg === 'request');
     expect(requests.length).toBeGreaterThan(200);

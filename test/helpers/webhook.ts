@@ -114,6 +114,16 @@ export function startListener(store: string, extraArgs: string[] = [], options: 
   });
 }
 
+/**
+ * Waits until every request answered so far is in the access log (the log is written
+ * asynchronously, after the answer): a marker request is logged after all of them.
+ */
+export async function logSettled(listener: Listener): Promise<void> {
+  const marker = `settled-${Math.random().toString(36).slice(2)}`;
+  await fetch(`${listener.url}healthz?${marker}`);
+  await listener.waitForStderr(new RegExp(marker));
+}
+
 export async function stop(listener: Listener, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (listener.child.exitCode === null && listener.child.signalCode === null) listener.child.kill(signal);
   return listener.exited;

@@ -6,6 +6,7 @@ import {
   clientAddress,
   keyChecker,
   maskTarget,
+  queryParameter,
   parseTrustedProxies,
   startWebhookListener,
   type ListenerHandle,
@@ -24,6 +25,11 @@ describe('key check and log hygiene', () => {
     for (const guess of [null, undefined, '', KEY.slice(0, -1), `${KEY}x`, KEY.toUpperCase(), 'x'.repeat(10_000)]) {
       expect(matches(guess)).toBe(false);
     }
+  });
+
+  it('reads the key parameter exactly as URLSearchParams does', () => {
+    const queries = ['key=abc', 'a=1&key=x=y', 'key', 'key=', 'keys=1&key=2', 'a=1', '&&key=z&', 'k=1&key=%41', 'key=a+b', '', '=x&key=1', '%6Bey=1', 'key=1&key=2', 'KEY=1'];
+    for (const query of queries) expect(queryParameter(query, 'key'), query).toBe(new URLSearchParams(query).get('key'));
   });
 
   it('masks key-like query values, judging the name after percent-decoding', () => {
