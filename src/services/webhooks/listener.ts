@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { BlockList, isIP, type AddressInfo, type Socket } from 'node:net';
@@ -83,14 +83,37 @@ export interface ListenerHandle {
   close(): Promise<void>;
 }
 
+/** SHA-256 of a string: the one-shot crypto.hash where Node has it (20.12+), else a Hash object. */
+const sha256: (text: string) => Buffer =
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (text) => (crypto as unknown as { hash(algorithm: string, data: string, encoding: 'buffer'): Buffer }).hash('sha256', text, 'buffer')
+    : (text) => crypto.createHash('sha256').update(text, 'utf8').digest();
+
 /** Constant-time key check: both sides are hashed to equal-length digests first. */
 export function keyChecker(expected: string): (provided: string | null | undefined) => boolean {
-  const expectedDigest = createHash('sha256').update(expected, 'utf8').digest();
+  const expectedDigest = sha256(expected);
   return (provided) => {
-    const digest = createHash('sha256').update(provided ?? '', 'utf8').digest();
-    const same = timingSafeEqual(digest, expectedDigest);
+    const same = crypto.timingSafeEqual(sha256(provided ?? ''), expectedDigest);
     return same && typeof provided === 'string';
   };
+}
+
+/**
+ * The first value of a query parameter, read as URLSearchParams reads it. Most queries need no
+ * decoding (no '%' or '+'), and are split here without building a URLSearchParams per request.
+ */
+export function queryParameter(query: string, name: string): string | null {
+  if (query.includes('%') || query.includes('+')) return new URLSearchParams(query).get(name);
+  let start = 0;
+  while (start <= query.length) {
+    let end = query.indexOf('&', start);
+    if (end === -1) end = query.length;
+    const equals = query.indexOf('=', start);
+    const nameEnd = equals === -1 || equals > end ? end : equals;
+    if (nameEnd - start === name.length && query.startsWith(name, start)) return nameEnd === end ? '' : query.slice(nameEnd + 1, end);
+    start = end + 1;
+  }
+  return null;
 }
 
 const SECRET_PARAMETERS = new Set(['key', 'api_key', 'token', 'access_token']);
@@ -221,8 +244,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     });
     req.on('end', () => finish(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
     req.on('error', (error) => finish(error));
-    req.on('aborted', () => finish(new Error('aborted')));
-    req.on('close', () => finish(new Error('aborted')));
+    // After 'end' this does nothing (and builds no Error); before it, the client went away.
+    req.on('close', () => {
+      if (!done) finish(new Error('aborted'));
+    });
   });
 }
 
@@ -347,8 +372,7 @@ export async function startWebhookListener(options: ListenerOptions): Promise<Li
         refuse(405, { error: 'method not allowed: events are POSTed' }, { allow: 'POST' });
         return;
       }
-      const query = new URLSearchParams(queryAt === -1 ? '' : target.slice(queryAt + 1));
-      if (!keyMatches(query.get('key'))) {
+      if (!keyMatches(queryAt === -1 ? null : queryParameter(target.slice(queryAt + 1), 'key'))) {
         stats.unauthorized += 1;
         outcome = 'unauthorized';
         refuse(401, { error: 'missing or wrong key' });

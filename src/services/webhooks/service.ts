@@ -222,7 +222,12 @@ export async function listenForWebhooks(ctx: CommandContext, opts: Record<string
   const signal = await stopped;
   log.info(`stopping (${signal}): finishing in-flight requests`);
   await handle.close();
-  log.info(`stopped; this run: ${summary(handle.stats)}`);
+  const commits = handle.committer.stats;
+  log.info(`stopped; this run: ${summary(handle.stats)}`, {
+    commits: commits.commits,
+    events_per_commit: commits.commits === 0 ? 0 : Math.round((commits.events / commits.commits) * 10) / 10,
+    largest_commit: commits.largestBatch,
+  });
   if (log.dropped > 0) log.warn(`${log.dropped} log lines were dropped (the log reader was slow or gone)`);
   log.flush();
 }

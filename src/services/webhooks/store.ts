@@ -49,8 +49,11 @@ CREATE TABLE events (
   conflicts           INTEGER NOT NULL DEFAULT 0
 )`;
 
+/**
+ * No index on event_type or created_at: exports read in seq order (the primary key) and filter as
+ * they go, so such an index would cost every insert and serve no query.
+ */
 const SIDE_TABLES = `
-CREATE INDEX events_type_created ON events (event_type, created_at_ms);
 CREATE TABLE event_conflicts (
   id             INTEGER PRIMARY KEY AUTOINCREMENT,
   event_id       TEXT    NOT NULL,
