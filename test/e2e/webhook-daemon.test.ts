@@ -152,9 +152,11 @@ describe('the store deleted or replaced while running', () => {
       expect(during.headers.get('retry-after')).toMatch(/^\d+$/);
       const health = await fetch(`${listener.url}healthz`);
       expect(health.status).toBe(503);
-      expect((await health.json()).error).toMatch(/deleted/);
+      const healthBody = await health.json();
+      expect(healthBody.error).toMatch(/the store file was deleted or moved/);
+      expect(healthBody.error).not.toContain(tmp.dir); // /healthz needs no key: no paths in it
       await listener.waitForStderr(/"level":"error"/);
-      expect(jsonLines(listener.stderr()).find((line) => line.level === 'error')).toMatchObject({ msg: expect.stringMatching(/moved\.sqlite was deleted/) });
+      expect(jsonLines(listener.stderr()).find((line) => line.level === 'error')).toMatchObject({ msg: expect.stringMatching(/store file was deleted or moved/), store: storeFile });
 
       renameSync(`${storeFile}.away`, storeFile);
       const after = await post(listener.hook, { ...fixture('webhook.user-feedback.json'), event_id: 'during-move' });

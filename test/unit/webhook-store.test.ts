@@ -247,8 +247,8 @@ describe('SqliteSink and GroupCommitter: group commit on a worker thread', () =>
     try {
       expect(await sink.checkWritable()).toEqual({ ok: true });
       renameSync(file, `${file}.away`);
-      expect(await sink.checkWritable()).toEqual({ ok: false, reason: expect.stringMatching(/events\.sqlite was deleted/) });
-      await expect(sink.insertBatch([cmb('while-away', 1)], Date.now())).rejects.toThrow(/was deleted/);
+      expect(await sink.checkWritable()).toEqual({ ok: false, reason: expect.stringMatching(/store file was deleted or moved/) });
+      await expect(sink.insertBatch([cmb('while-away', 1)], Date.now())).rejects.toThrow(/was deleted or moved/);
       renameSync(`${file}.away`, file);
       expect(await sink.checkWritable()).toEqual({ ok: true });
       // The commit that was refused had gone into the file: a retry is a duplicate, nothing is lost.

@@ -307,6 +307,9 @@ export async function startWebhookListener(options: ListenerOptions): Promise<Li
       if (!check.ok && !storeFailing) {
         storeFailing = true;
         log.error(`the store cannot be written: ${check.reason}; events are answered 503 until it can`, { store: sink.location });
+      } else if (check.ok && storeFailing) {
+        storeFailing = false;
+        log.warn('the store is writable again', { store: sink.location });
       }
       return check;
     });

@@ -9,7 +9,7 @@ import { WRITER_PRAGMAS, WRITER_SQL, insertParams, openWebhookStore } from './st
  * thread keeps serving requests meanwhile (group-commit.ts batches what arrives during a commit).
  *
  * After each commit the worker checks that the path still names the file it writes to (same device
- * and inode): a store deleted or replaced while running would otherwise take acknowledged events
+ * and inode; the reasons leave the path out, as /healthz needs no key; the log names the store): a store deleted or replaced while running would otherwise take acknowledged events
  * into an unlinked file. Then the batch is reported as failed (the sender retries) until the file
  * is back.
  *
@@ -36,9 +36,9 @@ function sameFile() {
   try {
     now = statSync(file);
   } catch (error) {
-    return 'the store file ' + file + ' was deleted (' + (error.code || error.message) + ')';
+    return 'the store file was deleted or moved (' + (error.code || error.message) + ')';
   }
-  if (now.ino !== opened.ino || now.dev !== opened.dev) return 'the store file ' + file + ' was replaced by another file';
+  if (now.ino !== opened.ino || now.dev !== opened.dev) return 'the store file was replaced by another file';
   return undefined;
 }
 
