@@ -421,6 +421,23 @@ describe('availability: connections that send nothing, too much, or too slowly',
     }
   });
 
+  it('under a low open-file limit, a crowd of idle connections cannot make the health check fail', async () => {
+    const limited = await startListener(path.join(tmp.dir, 'fd.sqlite'), ['--idle-timeout', '600', '--request-timeout', '600'], { fdLimit: 128 });
+    const crowd: Awaited<ReturnType<typeof rawConnection>>[] = [];
+    try {
+      // The default limit leaves room under `ulimit -n`: 80 % of 128, less 32.
+      expect(limited.info.max_connections).toBe(70);
+      for (let i = 0; i < 120; i += 1) crowd.push(await rawConnection(limited.port));
+      const health = await fetch(`${limited.url}healthz`);
+      expect(health.status).toBe(200);
+      expect((await post(limited.hook, { ...fixture('webhook.user-feedback.json'), event_id: 'despite-the-crowd' })).status).toBe(200);
+      await crowd[0]!.closed; // the oldest idle ones made room
+    } finally {
+      for (const connection of crowd) connection.socket.destroy();
+      await stop(limited);
+    }
+  });
+
   it('an aborted request is logged as aborted, with its client', async () => {
     const connection = await rawConnection(listener.port);
     connection.socket.write(`POST /aborted-here?key=${KEY} HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\nExpect: 100-continue\r\n\r\n`);

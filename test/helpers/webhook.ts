@@ -37,6 +37,8 @@ export interface StartOptions {
   /** Run as another user (tests of permissions when the suite runs as root). */
   uid?: number;
   gid?: number;
+  /** Start under this open-file limit (ulimit -n). */
+  fdLimit?: number;
 }
 
 /**
@@ -53,7 +55,11 @@ export function startListener(store: string, extraArgs: string[] = [], options: 
     };
     if (options.uid !== undefined) spawnOptions.uid = options.uid;
     if (options.gid !== undefined) spawnOptions.gid = options.gid;
-    const child = spawn(process.execPath, args, spawnOptions) as ChildProcessWithoutNullStreams;
+    const child = (
+      options.fdLimit === undefined
+        ? spawn(process.execPath, args, spawnOptions)
+        : spawn('/bin/sh', ['-c', `ulimit -n ${options.fdLimit} && exec "$0" "$@"`, process.execPath, ...args], spawnOptions)
+    ) as ChildProcessWithoutNullStreams;
     let stdout = '';
     let stderr = '';
     let started = false;
