@@ -7,6 +7,7 @@ import { parse } from 'csv-parse/sync';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CMB_LOG_COLUMNS, cmbLogEvents, configureLogs, type CmbLogEvent } from '../../src/sandbox/routes/logs.js';
 import { openWebhookStore } from '../../src/services/webhooks/store.js';
+import { classifyDelivery } from '../../src/services/webhooks/validate.js';
 import { BIN, ROOT, baseEnv, errorEnvelope, startHarness, tempDir, type Harness, type RunResult } from '../helpers/cli.js';
 
 let h: Harness;
@@ -48,6 +49,13 @@ function expectRefused(result: RunResult & { requests: number }, message: RegExp
   expect(errorEnvelope(result.stderr).message).toMatch(message);
 }
 
+/** A body as the listener would store it (raw bytes, classified). */
+function storable(body: string) {
+  const classified = classifyDelivery(Buffer.from(body));
+  if (!classified.ok) throw new Error(classified.reason);
+  return classified.record;
+}
+
 describe('--output is checked before anything is sent', () => {
   it('never replaces the webhook store it exports from, or its -wal/-shm, even through a symbolic link', async () => {
     const dir = work();
@@ -55,7 +63,7 @@ describe('--output is checked before anything is sent', () => {
     const body = readFileSync(path.join(ROOT, 'test', 'fixtures', 'api', 'webhook.cmb.not-interested.json'), 'utf8');
     const event = JSON.parse(body);
     const writer = openWebhookStore(store);
-    writer.insertBatch([{ event_id: event.event_id, event_type: event.event_type, created_at: event.created_at, body }]);
+    writer.insertBatch([storable(body)]);
     writer.close();
     const before = readFileSync(store);
     symlinkSync(store, path.join(dir, 'link.csv'));
@@ -204,7 +212,7 @@ describe('CSV with a bare CR in a value', () => {
     event.cmb_payload.cmb_config_name = '\rCMB';
     const body = JSON.stringify(event);
     const writer = openWebhookStore(store);
-    writer.insertBatch([{ event_id: event.event_id, event_type: event.event_type, created_at: event.created_at, body }]);
+    writer.insertBatch([storable(body)]);
     writer.close();
     const result = await h.run(['cmb', 'export', '--source', 'webhook', '--store', store, '--format', 'csv']);
     expect(result.code, result.stderr).toBe(0);

@@ -473,7 +473,7 @@ describe('signals and a closed log pipe', () => {
     const listener = await startListener(storeFile, ['--verbose']);
     expect((await post(listener.hook, { ...fixture('webhook.cmb.not-interested.json'), event_id: 'before-hup' })).status).toBe(200);
     expect(await stop(listener, 'SIGHUP')).toEqual({ code: 0, signal: null });
-    expect(jsonLines(listener.stderr()).map((line) => line.msg)).toContain('stopping (SIGHUP): finishing in-flight requests');
+    expect(jsonLines(listener.stderr()).map((line) => line.msg)).toContain('stopping on a signal: finishing in-flight requests');
     expect(existsSync(`${storeFile}-wal`)).toBe(false);
     expect(existsSync(`${storeFile}-shm`)).toBe(false);
     expect(storedEvents(storeFile).map((e) => e.event_id)).toEqual(['before-hup']);

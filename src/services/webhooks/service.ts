@@ -159,8 +159,8 @@ function summary(stats: ListenerStats): string {
 
 /**
  * tcb webhook listen: serve until SIGINT, SIGTERM or SIGHUP, then finish in-flight requests, commit
- * and close the store, and exit 0. SIGHUP stops like SIGTERM: there is no log file to reopen (the
- * log is stderr, which the supervisor owns).
+ * and close the store, and exit 0. SIGHUP stops like SIGTERM, as for every command: there is no log
+ * file to reopen (the log is stderr, which the supervisor owns).
  */
 export async function listenForWebhooks(ctx: CommandContext, opts: Record<string, unknown>): Promise<void> {
   const options = parseListenOptions(opts, ctx.settings);
@@ -170,12 +170,11 @@ export async function listenForWebhooks(ctx: CommandContext, opts: Record<string
   const log = createDaemonLog({ format: options.logFormat, accessLog: options.accessLog });
   for (const warning of warnings) log.warn(warning);
   // A daemon whose log reader went away keeps serving (main.ts leaves EPIPE on stderr alone).
-  let stop: (signal: string) => void = () => {};
-  const stopped = new Promise<string>((resolve) => (stop = resolve));
-  // Subscribed until the process ends: a signal that arrives while draining must not find the
-  // process without a listener (a second Ctrl-C still exits at once, with 130).
-  onInterrupt(() => stop('SIGINT/SIGTERM'));
-  process.on('SIGHUP', () => stop('SIGHUP'));
+  let stop: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  // SIGINT, SIGTERM and SIGHUP all arrive here (util/interrupt.ts). Subscribed until the process
+  // ends: a signal while draining must not find it without a listener (a second one exits 130).
+  onInterrupt(() => stop());
   let handle: ListenerHandle;
   const sink = await openEventSink(options.store);
   try {
@@ -219,8 +218,8 @@ export async function listenForWebhooks(ctx: CommandContext, opts: Record<string
     () => describeListener(handle, options, stored),
   );
   log.info('listening', { url: handle.url, store: options.store, events_stored: stored, trust_proxy: options.trustProxySpec });
-  const signal = await stopped;
-  log.info(`stopping (${signal}): finishing in-flight requests`);
+  await stopped;
+  log.info('stopping on a signal: finishing in-flight requests');
   await handle.close();
   const commits = handle.committer.stats;
   log.info(`stopped; this run: ${summary(handle.stats)}`, {
