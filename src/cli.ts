@@ -263,7 +263,7 @@ export function buildProgram(): Command {
       .option('--force', 'with --output: replace the file even if it is read-only')
       .addOption(new Option('--time-unit <unit>', 'unit of the times sent to the log API (docs say ms; some servers want s)').choices(['ms', 's']).default('ms'))
       .addOption(new Option('--source <source>', 'where records come from: the log API, or a webhook store').choices(['api', 'webhook']).default('api'))
-      .option('--store <file>', 'the webhook store written by `tcb webhook listen` (with --source webhook)');
+      .option('--store <file|url>', 'the webhook store `tcb webhook listen` writes: an SQLite file or a postgres:// URL (with --source webhook)');
   const cmb = program.command('cmb').description('Call Me Back requests');
   EXPORT_OPTIONS(cmb.command('export').description('export Call Me Back requests (cmb-logs-v1) as CSV, JSON, ndjson or a table'))
     .addHelpText(
@@ -273,6 +273,7 @@ export function buildProgram(): Command {
         'tcb cmb export --from -7d --json | jq \'.[] | select(.is_interested == "true") | .client_number\'',
         'tcb cmb export --from -24h --since-last --output "cmb-$(date +%F).csv"   # cron: each record once',
         'tcb cmb export --source webhook --store ~/tcb/webhooks.sqlite --from -7d --format csv',
+        'tcb cmb export --source webhook --store postgres://tcb@db.example.com/tcb --since-last --output cmb.csv   # PGPASSWORD in the env',
       ),
     )
     .action(lazy(() => import('./commands/cmb/export.js')));
@@ -297,8 +298,8 @@ export function buildProgram(): Command {
   const webhook = program.command('webhook').description('receive Call Me Back and User Feedback webhook events');
   webhook
     .command('listen')
-    .description('receive webhook events into a durable SQLite store (key from TCB_WEBHOOK_KEY or a prompt)')
-    .requiredOption('--store <file>', 'SQLite file the events are stored in (created if missing)')
+    .description('receive webhook events into a durable SQLite or PostgreSQL store (key from TCB_WEBHOOK_KEY or a prompt)')
+    .requiredOption('--store <file|url>', 'SQLite file (created if missing), or postgres://user@host/db shared by several receivers (password in PGPASSWORD or ~/.pgpass)')
     .option('--port <n>', 'port to listen on (0 picks a free one)', '8080')
     .option('--host <host>', 'address to bind (put a TLS reverse proxy in front)', '127.0.0.1')
     .option('--max-body-bytes <n>', 'larger request bodies get 413', '262144')
@@ -316,6 +317,7 @@ export function buildProgram(): Command {
         'tcb webhook listen --store ~/tcb/webhooks.sqlite --port 8080',
         'tcb webhook listen --store events.sqlite --port 0 --json   # prints {"url": ...}, logs JSON lines',
         'tcb webhook listen --store /var/lib/tcb/webhooks.sqlite --trust-proxy --access-log --log-format json',
+        'PGPASSWORD=... tcb webhook listen --store "postgres://tcb@db.example.com/tcb?sslmode=verify-full"   # several receivers, one database',
         'tcb cmb export --source webhook --store ~/tcb/webhooks.sqlite --format csv',
       ) +
         '\nConsole URL: https://<your-host>/<path>?key=<TCB_WEBHOOK_KEY>. Warnings always on stderr; access log with --access-log,\n' +

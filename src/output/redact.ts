@@ -8,8 +8,8 @@ const PATTERNS: Array<[RegExp, string]> = [
   [/(authorization\s*[:=]\s*"?)(bearer\s+)?[^\s",}]+/gi, `$1$2${MASK}`],
   [/(bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, `$1${MASK}`],
   [/("(?:api_key|apiKey|token|access_token|secret)"\s*:\s*")[^"]*(")/g, `$1${MASK}$2`],
-  // A database URL's password (postgres://user:PASSWORD@host) and libpq-style password=...
-  [/(\bpostgres(?:ql)?:\/\/[^\s:/@?#]*:)\S*@/gi, `$1${MASK}@`],
+  // A URL's password (postgres://user:PASSWORD@host, any scheme) and libpq-style password=...
+  [/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@?#]*:)[^\s/?#]*@/gi, `$1${MASK}@`],
   [/([?&\s]password=)[^&\s#"']+/gi, `$1${MASK}`],
 ];
 

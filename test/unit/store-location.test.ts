@@ -52,6 +52,7 @@ describe('--store: a path or a PostgreSQL URL', () => {
 
   it('a URL is never a file name: other schemes and a postgres: without // are errors', () => {
     expect(usageError(() => parseStoreLocation('mysql://u@h/db', context())).message).toMatch(/mysql URL/);
+    expect(usageError(() => parseStoreLocation('mysql://u:topsecret@h/db', context())).message).not.toContain('topsecret');
     expect(usageError(() => parseStoreLocation('sqlite:///tmp/x.db', context())).hint).toMatch(/plain path/);
     expect(usageError(() => parseStoreLocation('file:///tmp/x.db', context())).hint).toMatch(/plain path/);
     expect(usageError(() => parseStoreLocation('postgres:db', context())).message).toMatch(/must start with postgres:\/\//);
@@ -173,6 +174,9 @@ describe('masking database URLs in any output', () => {
     expect(redacted).toContain('postgres://tcb:[REDACTED]@h/db');
     // A password with an unescaped @ is masked whole.
     expect(new Redactor().redact('postgres://u:p@ss@h/db')).toBe('postgres://u:[REDACTED]@h/db');
+    // A host:port followed by an @ later in the URL is not a password.
+    expect(new Redactor().redact('GET http://127.0.0.1:8080/x?a=b@c')).toBe('GET http://127.0.0.1:8080/x?a=b@c');
+    expect(new Redactor().redact('mysql://u:pw9@h/db')).toBe('mysql://u:[REDACTED]@h/db');
     // No password: nothing to mask.
     expect(maskStoreUrl('postgres://tcb@h:5432/db')).toBe('postgres://tcb@h:5432/db');
   });

@@ -13,6 +13,7 @@ import { openSink, RowEmitter, type ExportSink } from './sink.js';
 import { ExportStateStore, exportStateKey } from './state.js';
 import type { ExportOptions, ExportSourceName, ExportType, RecordSource, TimeUnit } from './types.js';
 import { webhookSource } from './webhook-source.js';
+import { resolveStoreLocation } from '../webhooks/stores.js';
 
 export type { ExportOptions, ExportType } from './types.js';
 
@@ -84,6 +85,7 @@ export function parseExportOptions(
   opts: Record<string, unknown>,
   settings: FormatSettings,
   now: number = Date.now(),
+  env: Record<string, string | undefined> = process.env,
 ): ExportOptions {
   const source = String(opts.source ?? 'api').toLowerCase() as ExportSourceName;
   if (source !== 'api' && source !== 'webhook') {
@@ -91,12 +93,14 @@ export function parseExportOptions(
   }
   const store = typeof opts.store === 'string' ? opts.store.trim() : undefined;
   if (source === 'webhook' && !store) {
-    throw new UsageError('--source webhook needs --store FILE (the file `tcb webhook listen --store` writes)', { field: 'store' });
+    throw new UsageError('--source webhook needs --store (the file or postgres:// URL `tcb webhook listen --store` writes)', { field: 'store' });
   }
   if (source === 'api' && store) {
     throw new UsageError('--store is only used with --source webhook', { field: 'store', hint: 'add --source webhook' });
   }
 
+  // Read now: a bad URL is exit 2 before anything runs, and its password is masked from here on.
+  const storeLocation = source === 'webhook' && store ? resolveStoreLocation(store, env) : undefined;
   const sinceLast = Boolean(opts.sinceLast);
   const from = timeOption(opts.from, '--from', now);
   const to = timeOption(opts.to, '--to', now);
@@ -150,6 +154,7 @@ export function parseExportOptions(
     type,
     source,
     store,
+    storeLocation,
     surveyId,
     from,
     to,

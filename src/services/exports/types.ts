@@ -1,4 +1,5 @@
 import type { Format } from '../../config/settings.js';
+import type { StoreLocation } from '../webhooks/store-location.js';
 
 /** The two log exports. */
 export type ExportType = 'cmb' | 'feedback';
@@ -15,8 +16,10 @@ export type ExportRow = Record<string, unknown>;
 export interface ExportOptions {
   type: ExportType;
   source: ExportSourceName;
-  /** --store FILE (webhook source). */
+  /** --store FILE or URL (webhook source), as given. */
   store?: string;
+  /** --store read: an SQLite file or a PostgreSQL database (its password registered with the redactor). */
+  storeLocation?: StoreLocation;
   /** --survey-id (feedback, API source). */
   surveyId?: string;
   /** Epoch ms. */

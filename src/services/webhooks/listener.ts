@@ -32,6 +32,12 @@ const MAX_HEADER_BYTES = 16 * 1024;
 const DEFAULT_GRACE_MS = 10_000;
 const HEALTH_CACHE_MS = 1_000;
 const RETRY_AFTER_SECONDS = '30';
+
+/** Retry-After for a store failure: the store's own estimate (a database backing off) when it has one. */
+export function retryAfter(error: unknown): string {
+  const seconds = (error as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 1 ? String(Math.ceil(seconds)) : RETRY_AFTER_SECONDS;
+}
 /** At most one "connection limit reached" warning this often. */
 const LIMIT_WARNING_MS = 10_000;
 
@@ -427,13 +433,15 @@ export async function startWebhookListener(options: ListenerOptions): Promise<Li
         stats.failed += 1;
         outcome = 'store-failure';
         detail = (error as Error).message;
+        // A store that reports its own outage (a database backing off) has logged it once already.
+        const selfReported = typeof (error as { retryAfterSeconds?: unknown }).retryAfterSeconds === 'number';
         if (!warnedFailures.has(error as object)) {
           warnedFailures.add(error as object);
           storeFailing = true;
           health = undefined;
-          log.error(`could not store events (answered 503, the sender retries): ${detail}`, { store: sink.location });
+          if (!selfReported) log.error(`could not store events (answered 503, the sender retries): ${detail}`, { store: sink.location });
         }
-        send(503, { error: 'the event could not be stored; deliver it again' }, { 'retry-after': RETRY_AFTER_SECONDS });
+        send(503, { error: 'the event could not be stored; deliver it again' }, { 'retry-after': retryAfter(error) });
         return;
       }
       if (storeFailing) storeRecovered();

@@ -462,7 +462,7 @@ export class PostgresSink implements EventSink {
         }
         if (isUnavailable(error)) {
           this.markDown(error);
-          throw new StoreUnavailableError(`PostgreSQL: ${(error as Error).message}`, this.retryAfterSeconds());
+          throw new StoreUnavailableError(this.down?.reason ?? `PostgreSQL: ${(error as Error).message}`, this.retryAfterSeconds());
         }
         throw error;
       }
@@ -495,7 +495,7 @@ export class PostgresSink implements EventSink {
   }
 
   private refuseWhileDown(): void {
-    if (this.down) throw new StoreUnavailableError(`PostgreSQL is unreachable: ${this.down.reason}`, this.retryAfterSeconds());
+    if (this.down) throw new StoreUnavailableError(this.down.reason, this.retryAfterSeconds());
   }
 
   private retryAfterSeconds(): number {
@@ -850,6 +850,11 @@ export class PostgresReader implements EventReader {
     try {
       await client.query(transactionPrelude(this.timeouts, true));
       const next = (await client.query<{ xmin: string }>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin')).rows[0]!.xmin;
+      if (previous !== undefined && BigInt(next) < BigInt(previous)) {
+        throw new UsageError(`the --since-last state of this export is ahead of the database (transaction ${previous}, the database is at ${next}): was it restored from a backup, or is it another server?`, {
+          hint: 'remove this export\'s entry from export-state.json in the config directory, then export again with --from',
+        });
+      }
       const settled = (params: unknown[]) => {
         params.push(next);
         const upper = `xid < $${params.length}::xid8`;

@@ -17,7 +17,8 @@ import {
   type ListenerStats,
 } from './listener.js';
 import type { LogFormat } from './log.js';
-import { isDatabaseUrl, openEventSink } from './stores.js';
+import type { StoreLocation } from './store-location.js';
+import { openEventSink, resolveStoreLocation } from './stores.js';
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from './types.js';
 
 export const WEBHOOK_KEY_ENV = 'TCB_WEBHOOK_KEY';
@@ -43,7 +44,9 @@ function secondsOption(value: unknown, flag: string, min: number, max: number): 
 export interface ListenOptions {
   port: number;
   host: string;
+  /** The store as it may be shown: a path, or a URL with its password masked. */
   store: string;
+  storeLocation: StoreLocation;
   maxBodyBytes: number;
   idleTimeoutMs: number;
   requestTimeoutMs: number;
@@ -54,13 +57,18 @@ export interface ListenOptions {
   accessLog: boolean;
 }
 
-export function parseListenOptions(opts: Record<string, unknown>, settings?: Pick<Settings, 'format' | 'formatExplicit' | 'verbose' | 'quiet' | 'stderrIsTTY'>): ListenOptions {
+export function parseListenOptions(
+  opts: Record<string, unknown>,
+  settings?: Pick<Settings, 'format' | 'formatExplicit' | 'verbose' | 'quiet' | 'stderrIsTTY'>,
+  env: Record<string, string | undefined> = process.env,
+): ListenOptions {
   if (typeof opts.store !== 'string' || opts.store.trim() === '') {
-    throw new UsageError('--store FILE is required: the SQLite file the events are stored in', {
-      hint: 'e.g. --store /var/lib/tcb/webhooks.sqlite',
+    throw new UsageError('--store is required: the SQLite file the events are stored in, or a postgres:// URL', {
+      hint: 'e.g. --store /var/lib/tcb/webhooks.sqlite, or --store postgres://tcb@db.example.com/tcb with PGPASSWORD set',
       field: '--store',
     });
   }
+  const storeLocation = resolveStoreLocation(opts.store, env);
   const host = String(opts.host ?? '127.0.0.1').trim();
   if (host === '') throw new UsageError('--host is empty', { field: '--host' });
   const idleTimeoutMs = secondsOption(opts.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS / 1000, '--idle-timeout', 0.05, 3600);
@@ -94,7 +102,8 @@ export function parseListenOptions(opts: Record<string, unknown>, settings?: Pic
   return {
     port: integerOption(opts.port, '--port', 0, 65535),
     host,
-    store: isDatabaseUrl(opts.store) ? opts.store.trim() : path.resolve(opts.store),
+    store: storeLocation.display,
+    storeLocation,
     maxBodyBytes: integerOption(opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, '--max-body-bytes', 1024, 64 * 1024 * 1024),
     idleTimeoutMs,
     requestTimeoutMs,
@@ -163,12 +172,15 @@ function summary(stats: ListenerStats): string {
  * file to reopen (the log is stderr, which the supervisor owns).
  */
 export async function listenForWebhooks(ctx: CommandContext, opts: Record<string, unknown>): Promise<void> {
-  const options = parseListenOptions(opts, ctx.settings);
+  const options = parseListenOptions(opts, ctx.settings, ctx.env);
   const { key, warnings } = await resolveWebhookKey(ctx);
   // Loaded only here: no other command pays for the logger.
   const { createDaemonLog } = await import('./log.js');
   const log = createDaemonLog({ format: options.logFormat, accessLog: options.accessLog });
   for (const warning of warnings) log.warn(warning);
+  if (options.storeLocation.kind === 'postgres' && options.storeLocation.passwordOnCommandLine) {
+    log.warn('the database password is in --store, where other users see it (ps, shell history); give it in PGPASSWORD or ~/.pgpass');
+  }
   // A daemon whose log reader went away keeps serving (main.ts leaves EPIPE on stderr alone).
   let stop: () => void = () => {};
   const stopped = new Promise<void>((resolve) => (stop = resolve));
@@ -176,7 +188,13 @@ export async function listenForWebhooks(ctx: CommandContext, opts: Record<string
   // ends: a signal while draining must not find it without a listener (a second one exits 130).
   onInterrupt(() => stop());
   let handle: ListenerHandle;
-  const sink = await openEventSink(options.store);
+  const sink = await openEventSink(options.storeLocation, {
+    // The database went away or came back: the operator's log says so once, not per request.
+    onStateChange: (state, detail) =>
+      state === 'down'
+        ? log.error(`${detail}; events are answered 503 with Retry-After until it is back`, { store: options.store })
+        : log.warn(`the store is reachable again: ${detail}`, { store: options.store }),
+  });
   try {
     handle = await startWebhookListener({
       port: options.port,

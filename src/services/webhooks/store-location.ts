@@ -62,10 +62,10 @@ export interface PostgresStoreLocation {
 
 export type StoreLocation = SqliteStoreLocation | PostgresStoreLocation;
 
-/** Masks the password part of any postgres URL in a text (and password=... parameters). */
+/** Masks the password part of any URL in a text (and password=... parameters). */
 export function maskStoreUrl(text: string): string {
   return text
-    .replace(/\b(postgres(?:ql)?:\/\/[^\s:/@?#]*:)\S*@/gi, '$1***@')
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@?#]*:)\S*@/gi, '$1***@')
     .replace(/([?&\s]password=)[^&\s#]*/gi, '$1***');
 }
 
