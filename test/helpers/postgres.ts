@@ -14,7 +14,7 @@
  * (one server per file), a vitest globalSetup can do the same, and the benchmarks load it too.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
@@ -77,6 +77,23 @@ export function findPostgresBinary(name: 'initdb' | 'pg_ctl' | 'postgres'): stri
     if (existsSync(candidate)) return candidate;
   }
   return undefined;
+}
+
+/**
+ * Where the server's folder goes: the temp dir, unless the postgres user could not reach it (as
+ * root, a TMPDIR under /root) or the socket path would be too long (unix sockets allow ~107 bytes).
+ */
+function serverTempRoot(): string {
+  const root = tmpdir();
+  if (root.length > 60) return '/tmp';
+  if (!isRoot()) return root;
+  let dir = path.resolve(root);
+  for (;;) {
+    if ((statSync(dir).mode & 0o001) === 0) return '/tmp';
+    const parent = path.dirname(dir);
+    if (parent === dir) return root;
+    dir = parent;
+  }
 }
 
 const isRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0;
@@ -147,7 +164,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   if (!initdb || !pgCtl) {
     throw new Error('PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql/*/bin); apt-get install postgresql');
   }
-  const dir = mkdtempSync(path.join(tmpdir(), 'tcb-pg-'));
+  const dir = mkdtempSync(path.join(serverTempRoot(), 'tcb-pg-'));
   const data = path.join(dir, 'data');
   const socketDir = dir;
   const logFile = path.join(dir, 'server.log');
