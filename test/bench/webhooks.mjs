@@ -18,6 +18,7 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { benchPostgres } from './lib/postgres-webhooks.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = path.join(ROOT, 'bin', 'tcb.js');
@@ -184,4 +185,6 @@ export async function bench({ report }) {
     'listener vs bare HTTP': `${(tcb / bare).toFixed(2)}x (goal >= ${RATIO_GOAL}x: ${tcb / bare >= RATIO_GOAL ? 'met' : 'NOT met'})`,
     goal: `${tcb >= RATE_GOAL && lost === 0 ? 'met' : 'NOT met'} (>= ${RATE_GOAL} events/s durable, zero lost)`,
   });
+  // Several receivers on one PostgreSQL store, beside SQLite (lib/postgres-webhooks.mjs).
+  await benchPostgres({ report });
 }

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { deliverWebhook, type WebhookDelivery } from '../../api/webhook-sender.js';
 import type { CommandContext } from '../../context.js';
 import { ApiError, TransientError, UsageError } from '../../errors.js';
