@@ -3,7 +3,7 @@
  * exports reading it. One throwaway server for the whole file; each test has its own database.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -286,6 +286,13 @@ describe('tcb webhook listen on PostgreSQL: several receivers, one database', ()
     expect(exported.code, exported.stderr).toBe(0);
     expect(JSON.parse(exported.stdout).map((r: { event_id: string }) => r.event_id)).toEqual(['s1']);
 
+    // The password from a private .pgpass (PGPASSFILE), nothing else.
+    const pgpass = path.join(config.dir, 'pgpass');
+    writeFileSync(pgpass, `127.0.0.1:${server.port}:${db}:${WRITER}:${PASSWORD.replace(/[:\\]/g, '\\$&')}\n`, { mode: 0o600 });
+    const fromFile = await tcb(['cmb', 'export', '--source', 'webhook', '--store', server.url(db, WRITER), '--json', '--verbose'], { TCB_CONFIG_DIR: config.dir, PGPASSFILE: pgpass });
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect(JSON.parse(fromFile.stdout).map((r: { event_id: string }) => r.event_id)).toEqual(['s1']);
+
     const wrong = await tcb(['cmb', 'export', '--source', 'webhook', '--store', server.urlWithPassword(db, WRITER, `${PASSWORD}-x`)], { TCB_CONFIG_DIR: config.dir });
     expect(wrong.code).toBe(3);
     expect(wrong.stderr).toMatch(/wrong or missing password/);
@@ -308,8 +315,10 @@ describe('tcb webhook listen on PostgreSQL: several receivers, one database', ()
     await server.stop();
     const refused = await post(listener.hook, cmb('during'));
     expect(refused.status).toBe(503);
+    // The seconds until the receiver tries the database again (its backoff is at most 10 s).
     expect(Number(refused.retryAfter)).toBeGreaterThanOrEqual(1);
-    await listener.waitForLog(/PostgreSQL is unreachable/);
+    expect(Number(refused.retryAfter)).toBeLessThanOrEqual(10);
+    await listener.waitForLog(/PostgreSQL is unavailable/);
     const health = await fetch(`${listener.url}healthz`);
     expect(health.status).toBe(503);
     expect((await post(listener.hook, cmb('during'))).status).toBe(503);
@@ -323,7 +332,10 @@ describe('tcb webhook listen on PostgreSQL: several receivers, one database', ()
     expect((await stop(listener)).code).toBe(0);
   });
 
-  it('no process above printed the password, in any form, on stdout or stderr', () => {
+  it('no process above printed the password, in any form, on stdout or stderr; the export state does not hold it', () => {
+    const state = readFileSync(path.join(config.dir, 'export-state.json'), 'utf8');
+    expect(state).toContain(`postgres://${WRITER}@127.0.0.1:${server.port}/`);
+    outputs.push(state);
     const all = outputs.join('\n');
     expect(outputs.length).toBeGreaterThan(20);
     expect(all).toContain(`${WRITER}:***@`);

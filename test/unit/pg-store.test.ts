@@ -19,6 +19,7 @@ import {
   pgText,
 } from '../../src/services/webhooks/pg-store.js';
 import { parseStoreLocation, type PostgresStoreLocation } from '../../src/services/webhooks/store-location.js';
+import { retryAfter } from '../../src/services/webhooks/listener.js';
 import type { EventToStore, StoredWebhookEvent } from '../../src/services/webhooks/store-types.js';
 import { startPostgres, type PostgresServer } from '../helpers/postgres.js';
 
@@ -52,6 +53,13 @@ describe('PostgreSQL store: pure parts', () => {
     expect(backoffDelay(10, policy, () => 1)).toBe(1000);
     expect(backoffDelay(10, policy, () => 0)).toBe(50);
     expect(backoffDelay(2, policy, () => 0.5)).toBe(200);
+  });
+
+  it("the listener's Retry-After is the store's own delay when it gives one", () => {
+    expect(retryAfter(new StoreUnavailableError('down', 3))).toBe('3');
+    expect(retryAfter(new StoreUnavailableError('down', 2.2))).toBe('3');
+    expect(retryAfter(new Error('disk I/O error'))).toBe('30');
+    expect(retryAfter(Object.assign(new Error('odd'), { retryAfterSeconds: Number.NaN }))).toBe('30');
   });
 
   it('outcomes of several deliveries of one event_id, new or already stored', () => {
@@ -366,7 +374,7 @@ describe('PostgreSQL store against a real server', () => {
     expect(again).toBeInstanceOf(StoreUnavailableError);
     const health = await sink.checkWritable();
     expect(health.ok).toBe(false);
-    expect(health.reason).toMatch(/unreachable/);
+    expect(health.reason).toMatch(/PostgreSQL is unavailable \(/);
     expect(changes[0]!.state).toBe('down');
 
     await server.start();

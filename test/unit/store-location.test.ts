@@ -92,6 +92,8 @@ describe('--store: a path or a PostgreSQL URL', () => {
     const location = pg('postgresql://tcb:s3cr%2Ft%40x@db.example.com/events?sslmode=require&application_name=rx');
     expect(location.display).toBe('postgres://tcb:***@db.example.com:5432/events?sslmode=require&application_name=rx');
     expect(location.identity).toBe('postgres://tcb@db.example.com:5432/events');
+    // Another schema of the same database is another store.
+    expect(pg('postgres://tcb@db.example.com/events?options=-c%20search_path%3Dtcb').identity).toBe('postgres://tcb@db.example.com:5432/events?options=-c%20search_path%3Dtcb');
     expect(location.secrets).toEqual(expect.arrayContaining(['s3cr/t@x', 's3cr%2Ft%40x']));
     expect(JSON.stringify(location.display + location.identity + describePostgres(location))).not.toContain('s3cr');
     expect(describePostgres(location)).toMatch(/password from the URL/);

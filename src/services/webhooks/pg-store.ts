@@ -505,7 +505,7 @@ export class PostgresSink implements EventSink {
 
   private markDown(error: unknown): void {
     if (this.closed) return;
-    const reason = `PostgreSQL is unreachable (${(error as Error)?.message ?? String(error)})`;
+    const reason = `PostgreSQL is unavailable (${(error as Error)?.message ?? String(error)})`;
     if (this.down) {
       this.down.reason = reason;
       return;
@@ -532,7 +532,7 @@ export class PostgresSink implements EventSink {
     try {
       await this.writeHealth();
     } catch (error) {
-      down.reason = `PostgreSQL is unreachable (${(error as Error).message})`;
+      down.reason = `PostgreSQL is unavailable (${(error as Error).message})`;
       this.scheduleProbe();
       return;
     }

@@ -51,7 +51,7 @@ export interface PostgresStoreLocation {
   kind: 'postgres';
   /** postgres://user:***@host:port/db?sslmode=... — safe to print. */
   display: string;
-  /** postgres://user@host:port/db — what identifies the store (export state keys). */
+  /** postgres://user@host:port/db (plus ?options= when given) — what identifies the store (export state keys). */
   identity: string;
   connection: PostgresConnection;
   /** The password in every form it could be printed in (for the redactor). */
@@ -228,7 +228,11 @@ function parsePostgresUrl(text: string, context: LocationContext, flag: string):
     secrets.add(encodeURIComponent(password));
     if (parts.password) secrets.add(parts.password);
   }
-  const identity = `postgres://${encodeURIComponent(user)}@${hostForUrl(host)}:${port}/${encodeURIComponent(database)}`;
+  const serverOptions = nonEmpty(params.get('options')) ?? nonEmpty(env.PGOPTIONS);
+  // Server options can point search_path at another schema, i.e. another store in the same database.
+  const identity =
+    `postgres://${encodeURIComponent(user)}@${hostForUrl(host)}:${port}/${encodeURIComponent(database)}` +
+    (serverOptions ? `?options=${encodeURIComponent(serverOptions)}` : '');
   const shownParams = [...params.entries()]
     .filter(([name]) => name !== 'password')
     .map(([name, raw]) => `${name}=${encodeURIComponent(raw)}`);
@@ -252,7 +256,7 @@ function parsePostgresUrl(text: string, context: LocationContext, flag: string):
       tls,
       sslmode,
       applicationName: nonEmpty(params.get('application_name')) ?? nonEmpty(env.PGAPPNAME),
-      options: nonEmpty(params.get('options')) ?? nonEmpty(env.PGOPTIONS),
+      options: serverOptions,
       connectTimeoutMs,
       channelBinding: channel !== 'disable' && tls !== false,
     },
