@@ -54,7 +54,7 @@ export const PG_TABLES = {
 export const MIGRATION_LOCK_KEY = 0x54434257;
 const SCHEMA_COMPONENT = 'webhook-store';
 /** First half of the two-key advisory locks taken per event (the second is from its key). */
-const EVENT_LOCK_SPACE = MIGRATION_LOCK_KEY;
+export const EVENT_LOCK_SPACE = MIGRATION_LOCK_KEY;
 /** xid8 and pg_current_xact_id() arrived in PostgreSQL 13. */
 const MIN_SERVER_VERSION = 130000;
 
@@ -139,6 +139,13 @@ export class StoreUnavailableError extends Error {
 export function eventKey(eventId: string): Buffer {
   return createHash('sha256').update(eventId, 'utf8').digest();
 }
+
+/** The per-event advisory locks a batch takes first, in this order: ascending, no repeats. */
+export function eventLockIds(keys: readonly Buffer[]): number[] {
+  return [...new Set(keys.map((key) => key.readInt32BE(0)))].sort((a, b) => a - b);
+}
+
+export const EVENT_LOCKS_SQL = 'SELECT count(pg_advisory_xact_lock($1::int4, k)) FROM unnest($2::int4[]) AS k';
 
 /** PostgreSQL text cannot hold U+0000; the body keeps the exact bytes, the column shows U+FFFD. */
 export function pgText(value: string | null): string | null {
@@ -588,8 +595,7 @@ export class PostgresSink implements EventSink {
     // Two receivers given the same new events in different orders would wait on each other's
     // inserts (a deadlock, detected only after a second). Every receiver first takes a lock per
     // event in one global order, then inserts in arrival order, so seq follows arrival.
-    const lockIds = [...new Set(ordered.map((g) => g.key.readInt32BE(0)))].sort((a, b) => a - b);
-    await client.query('SELECT count(pg_advisory_xact_lock($1::int4, k)) FROM unnest($2::int4[]) AS k', [EVENT_LOCK_SPACE, lockIds]);
+    await client.query(EVENT_LOCKS_SQL, [EVENT_LOCK_SPACE, eventLockIds(ordered.map((g) => g.key))]);
 
     const inserted = new Map<string, number>();
     for (const chunk of chunkByBytes(ordered, (g) => g.first.body.byteLength, MAX_ROWS_PER_STATEMENT, MAX_BYTES_PER_STATEMENT)) {
