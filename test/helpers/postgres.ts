@@ -11,7 +11,14 @@
  *   socket connections are trusted (admin work of the tests).
  *
  * No vitest import here: a test file calls startPostgres() in beforeAll and destroy() in afterAll
- * (one server per file), a vitest globalSetup can do the same, and the benchmarks load it too.
+ * (one server per file, a database or schema per test), and the benchmarks load it too. A vitest
+ * globalSetup shares one server between files:
+ *
+ *   export default async function setup({ provide }) {
+ *     const server = await startPostgres();
+ *     provide('pgPort', server.port);   // files: inject('pgPort')
+ *     return () => server.destroy();
+ *   }
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { appendFileSync, chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
