@@ -11,7 +11,7 @@ import { durationFlag } from '../../util/flags.js';
 import { MAX_OVERLAP_MS, apiSource } from './api-source.js';
 import { openSink, RowEmitter, type ExportSink } from './sink.js';
 import { ExportStateStore, exportStateKey } from './state.js';
-import type { ExportOptions, ExportSourceName, ExportType, RecordSource, TimeUnit } from './types.js';
+import type { ExportOptions, ExportSourceName, ExportType, RecordSource, SourceRun, TimeUnit } from './types.js';
 import { webhookSource } from './webhook-source.js';
 import { resolveStoreLocation } from '../webhooks/stores.js';
 
@@ -207,11 +207,12 @@ export async function runExport(ctx: CommandContext, options: ExportOptions): Pr
   const controller = new AbortController();
   const unsubscribe = onInterrupt(() => controller.abort(new InterruptedError('interrupted: nothing was written and --since-last state was not advanced')));
   let sink: ExportSink | undefined;
+  let run: SourceRun | undefined;
   try {
     const previous = state ? (await state.get(key))?.cursor : undefined;
     if (state && previous === undefined) ctx.output.info(`First --since-last run for ${label}: starting at --from.`);
     else if (state && options.from !== undefined) ctx.output.info('--since-last: continuing where the previous run stopped (--from only sets the first run\'s start).');
-    const run = await source.open(previous, controller.signal);
+    run = await source.open(previous, controller.signal);
     ctx.output.info(`Exporting ${label}: ${run.describe}`);
     sink = await openSink(ctx.output, ctx.settings, destination, options.format);
     const emitter = new RowEmitter(sink.output, source.tableColumns);
@@ -238,7 +239,8 @@ export async function runExport(ctx: CommandContext, options: ExportOptions): Pr
     if (emitter.count === 0) ctx.output.info(`No ${label} found${run.emptyNote ? ` (${run.emptyNote})` : ''}.`);
     else ctx.output.success(`Exported ${emitter.count} ${emitter.count === 1 ? 'row' : 'rows'}${sink.path ? ` to ${sink.path}` : ''}.`);
     if (run.skipped() > 0) ctx.output.info(`Skipped ${run.skipped()} already exported by the previous run.`);
-    return { records: emitter.count, skipped: run.skipped(), output: sink.path, describe: run.describe };
+    const done = run;
+    return { records: emitter.count, skipped: done.skipped(), output: sink.path, describe: done.describe };
   } catch (error) {
     await sink?.abort().catch(() => {});
     if (controller.signal.aborted) {
@@ -247,6 +249,8 @@ export async function runExport(ctx: CommandContext, options: ExportOptions): Pr
     // A failed write (disk full …) names the file instead of reading as a bug.
     throw sink?.path ? fileError(error, sink.path) : error;
   } finally {
+    // A source left unread (the output could not be opened) still lets go of its connections.
+    await run?.close?.().catch(() => {});
     unsubscribe();
     await releaseRun?.().catch(() => {});
   }

@@ -54,6 +54,8 @@ export interface SourceRun {
   describe: string;
   /** Rows dropped because the previous --since-last run already exported them. */
   skipped(): number;
+  /** Releases what open() holds (connections, a snapshot) if the batches were not read to the end; idempotent. */
+  close?(): Promise<void>;
 }
 
 /**

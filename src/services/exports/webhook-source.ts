@@ -86,6 +86,12 @@ export async function webhookSource(options: ExportOptions): Promise<RecordSourc
         await store.close();
         throw error;
       }
+      let closed = false;
+      const close = async () => {
+        if (closed) return;
+        closed = true;
+        await store.close();
+      };
       const describe = previous
         ? `events stored after #${previous.seq} (up to #${upper})`
         : `${plan.fromMs !== undefined ? formatIso(plan.fromMs) : 'the first event'} → ${plan.toMs !== undefined ? formatIso(plan.toMs) : 'the last event'}`;
@@ -103,12 +109,13 @@ export async function webhookSource(options: ExportOptions): Promise<RecordSourc
           }
           if (batch.length > 0) yield batch;
         } finally {
-          await store.close();
+          await close();
         }
       }
 
       return {
         batches: batches(),
+        close,
         columns: () => columns,
         nextCursor: (): WebhookCursor => ({ seq: Math.max(upper, previous?.seq ?? 0) }),
         emptyNote: previous ? 'no new webhook events since the previous run' : 'no webhook events in this range',
@@ -161,6 +168,10 @@ async function settledSinceLast(
 
   return {
     batches: batches(),
+    close: async () => {
+      await run.close();
+      await reader.close();
+    },
     columns: () => columns,
     nextCursor: (): SettledCursor => ({ xid: run.next }),
     emptyNote: previous ? 'no webhook events committed since the previous run' : 'no webhook events in this range',
