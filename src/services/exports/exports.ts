@@ -183,7 +183,8 @@ async function recordSource(ctx: CommandContext, options: ExportOptions): Promis
 async function checkOutput(ctx: CommandContext, options: ExportOptions): Promise<Destination | undefined> {
   if (options.output === undefined) return undefined;
   const protect: ProtectedPath[] = [];
-  if (options.store !== undefined) {
+  // A PostgreSQL store has no file to protect.
+  if (options.store !== undefined && options.storeLocation?.kind !== 'postgres') {
     const store = path.resolve(options.store);
     protect.push(...sqliteCompanions(store));
     // SQLite keeps -wal and -shm next to the real file when the store is a symbolic link.
