@@ -274,7 +274,9 @@ export class ApiClient {
 
   private networkError(error: unknown, failure: FailureKind, spec: RequestSpec, url: URL, code: string | undefined): Error {
     const outcomeUnknown = !isIdempotent(spec.method) && !(failure.kind === 'network' && failure.beforeSend);
-    const what = failure.kind === 'timeout' ? `timed out after ${Math.round(this.options.timeoutMs / 1000)} s` : `failed (${code ?? (error as Error).message})`;
+    // undici says only "fetch failed"; the reason (a code, or e.g. "bad port") is in its cause.
+    const reason = code ?? ((error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message);
+    const what = failure.kind === 'timeout' ? `timed out after ${Math.round(this.options.timeoutMs / 1000)} s` : `failed (${reason})`;
     return new TransientError(`request to ${url.origin} ${what}`, {
       code: failure.kind === 'timeout' ? 'timeout' : 'network_error',
       hint: outcomeUnknown

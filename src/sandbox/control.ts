@@ -32,14 +32,16 @@ export function isEchoPath(pathname: string): boolean {
 
 /**
  * Any method on /__sandbox/echo[/…] answers with the request as received: method, path, query,
- * headers and body (text, and base64 when it is not UTF-8). It also sends the Authorization header
- * back in X-Echo-Authorization, so tests can prove a client never shows a secret it is handed.
+ * headers and body (text, and base64 when it is not UTF-8). It also hands the bearer token back
+ * bare in an X-Echo-Token header, so tests can prove a client never shows a secret it is handed
+ * on stderr, even where no "Authorization"/"Bearer" pattern would give it away.
  */
 export function echoRequest(method: string, url: URL, headers: IncomingHttpHeaders, rawBody: Buffer): RouteResponse {
   const text = rawBody.toString('utf8');
   const isUtf8 = Buffer.from(text, 'utf8').equals(rawBody);
   const echoed: Record<string, string> = {};
-  if (typeof headers.authorization === 'string') echoed['X-Echo-Authorization'] = headers.authorization;
+  const bearer = /^Bearer\s+(\S+)/i.exec(headers.authorization ?? '');
+  if (bearer) echoed['X-Echo-Token'] = bearer[1]!;
   return {
     status: 200,
     json: {

@@ -179,7 +179,7 @@ export function parseHeader(text: string): [string, string] {
     throw new UsageError(`-H ${name}: the value has control characters or characters outside Latin-1`, { field: 'header' });
   }
   if (name.toLowerCase() === 'authorization') {
-    throw new UsageError('-H Authorization: tcb sends its own token; the Authorization header cannot be overridden', {
+    throw new UsageError('-H Authorization cannot be given: tcb sends its own token, from its credentials', {
       field: 'header',
       hint: 'to call the API with another key, use another profile (--profile) or TCB_KEY_ID/TCB_API_KEY',
     });
