@@ -60,6 +60,8 @@ describe('bash', () => {
     // Global options are accepted after a subcommand, and their values are skipped.
     expect(bashComplete('tcb', 'labels', 'list', '--ver')).toEqual(['--verbose']);
     expect(bashComplete('tcb', '--profile', 'staging', 'lab')).toEqual(['labels']);
+    // A value that happens to be a command name is still a value.
+    expect(bashComplete('tcb', '--profile', 'numbers', 'lab')).toEqual(['labels']);
     expect(bashComplete('tcb', 'help', 'n')).toEqual(['numbers']);
   });
 
@@ -134,6 +136,7 @@ describe.skipIf(!installed('zsh'))('zsh (skipped when zsh is not installed)', ()
     expect(zshComplete('tcb', 'labels', 'list', '--format', '')).toContain('compadd table json ndjson csv');
     expect(zshComplete('tcb', 'call-reason', 'upload', '')).toContain('files');
     expect(zshComplete('tcb', '--profile', 'x', 'completion', '')).toContain('compadd bash zsh fish');
+    expect(zshComplete('tcb', '--profile', 'numbers', '')).toMatch(/^describe auth:/);
   });
 });
 
@@ -157,6 +160,6 @@ describe.skipIf(!installed('fish'))('fish (skipped when fish is not installed)',
     expect(fishComplete('tcb call-reason upload --re').sort()).toEqual(['--reason', '--resend-uncertain', '--report', '--resume'].sort());
     expect(fishComplete('tcb labels list --format ').sort()).toEqual(['csv', 'json', 'ndjson', 'table']);
     expect(fishComplete('tcb call-reason upload cal').sort()).toEqual(['calls-2.csv', 'calls.csv']);
-    expect(fishComplete('tcb --profile staging lab')).toEqual(['labels']);
+    expect(fishComplete('tcb --profile numbers lab')).toEqual(['labels']);
   });
 });
