@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultKnobs, mergeKnobs } from '../../src/sandbox/knobs.js';
 import { startSandbox, type SandboxHandle } from '../../src/sandbox/server.js';
-import { parseAccessAreas, parseClockOffset } from '../../src/services/sandbox.js';
+import { parseAccessAreas, parseClockOffset } from '../../src/services/sandbox/sandbox.js';
 
 describe('sandbox knobs for tcb doctor', () => {
   it('clockOffsetMs may be negative; deniedAccess takes known areas only', () => {
