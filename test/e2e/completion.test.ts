@@ -62,7 +62,7 @@ describe('bash', () => {
     expect(bashComplete('tcb', '--profile', 'staging', 'lab')).toEqual(['labels']);
     // A value that happens to be a command name is still a value.
     expect(bashComplete('tcb', '--profile', 'numbers', 'lab')).toEqual(['labels']);
-    expect(bashComplete('tcb', 'help', 'n')).toEqual(['numbers']);
+    expect(bashComplete('tcb', 'auth', 'help', 'lo')).toEqual(['login', 'logout']);
   });
 
   it('completes the choices of a choice flag, split at = or not', () => {
@@ -94,7 +94,9 @@ describe('bash', () => {
     visit(program, []);
     expect(groups.length).toBeGreaterThan(5);
     for (const { path: at, command } of groups) {
-      const expected = [...command.commands.map((sub) => sub.name()), 'help'];
+      // What commander accepts there: its commands, and its own `help` command where it adds one.
+      const expected = command.createHelp().visibleCommands(command).map((sub) => sub.name());
+      expect(expected).toEqual(expect.arrayContaining(command.commands.map((sub) => sub.name())));
       expect(bashComplete('tcb', ...at, ''), at.join(' ')).toEqual(expected);
     }
     for (const command of program.commands.flatMap((group) => (group.commands.length > 0 ? group.commands : [group]))) {
@@ -136,7 +138,9 @@ describe.skipIf(!installed('zsh'))('zsh (skipped when zsh is not installed)', ()
     expect(zshComplete('tcb', 'labels', 'list', '--format', '')).toContain('compadd table json ndjson csv');
     expect(zshComplete('tcb', 'call-reason', 'upload', '')).toContain('files');
     expect(zshComplete('tcb', '--profile', 'x', 'completion', '')).toContain('compadd bash zsh fish');
-    expect(zshComplete('tcb', '--profile', 'numbers', '')).toMatch(/^describe auth:/);
+    const afterValue = zshComplete('tcb', '--profile', 'numbers', '');
+    expect(afterValue).toContain('describe auth:');
+    expect(afterValue).not.toContain('describe list:');
   });
 });
 
