@@ -235,5 +235,9 @@ describe('tcb doctor, failures', () => {
     const result = await doctor(['--json', '--store', bad]);
     expect(result.code).toBe(2);
     expect(checksOf(result)['webhook-store']).toMatchObject({ status: 'fail' });
+
+    const directory = await doctor(['--json', '--store', dir]);
+    expect(directory.code).toBe(2);
+    expect(checksOf(directory)['webhook-store']!.detail).toBe(`${dir} is a directory, not a webhook store`);
   });
 });

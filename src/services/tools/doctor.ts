@@ -444,6 +444,9 @@ export async function checkWebhookStore(store: string | undefined): Promise<Chec
   if (!store) {
     return result('webhook-store', 'ok', `better-sqlite3 loads (SQLite ${sqliteVersion}); pass --store FILE to check a store`, null, { sqlite_version: sqliteVersion });
   }
+  if ((await lstat(store).catch(() => undefined))?.isDirectory()) {
+    return failed('webhook-store', ExitCode.usage, `${path.resolve(store)} is a directory, not a webhook store`, 'pass the --store file that `tcb webhook listen` writes', { store });
+  }
   const { WebhookStore } = await import('../webhooks/store.js');
   try {
     const opened = new WebhookStore(store, { readonly: true });
