@@ -84,6 +84,25 @@ describe('tcb doctor, healthy', () => {
     expect(h.sandbox.counters().tokensCreated).toBe(1);
   });
 
+  it('credentials from a stored profile: named as such, config files 0600, still no secret printed', async () => {
+    const noEnv = { TCB_CLIENT_ACCOUNT_ID: undefined, TCB_KEY_ID: undefined, TCB_API_KEY: undefined };
+    const { clientAccountId, keyId, apiKey } = h.sandbox.credentials;
+    const login = await h.run(['auth', 'login', '--client-account-id', clientAccountId, '--key-id', keyId, '--api-key-stdin'], {
+      env: { TCB_CONFIG_DIR: configDir.dir, ...noEnv },
+      input: apiKey,
+    });
+    expect(login.code).toBe(0);
+    const result = await doctor(['--json'], noEnv);
+    expect(result.code).toBe(0);
+    const checks = checksOf(result);
+    expect(checks.credentials).toMatchObject({ status: 'ok', sources: { client_account_id: 'profile', key_id: 'profile', api_key: 'profile' } });
+    expect(checks.credentials!.detail).toContain('secret API key from profile "default"');
+    expect(checks.config).toMatchObject({ status: 'ok', profiles: ['default'] });
+    expect(checks.config!.detail).toMatch(/config\.json 0600/);
+    expect(checks.token).toMatchObject({ created: false });
+    expect(secretsIn(result)).toEqual([]);
+  });
+
   it('table: a ✔ line for each check and a summary', async () => {
     const result = await doctor(['--format', 'table', '--verbose']);
     expect(result.code).toBe(0);
