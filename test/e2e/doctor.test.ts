@@ -1,5 +1,7 @@
 // tcb doctor, run as a child process (no TTY) against the sandbox, in JSON and table form.
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -258,5 +260,45 @@ describe('tcb doctor, failures', () => {
     const directory = await doctor(['--json', '--store', dir]);
     expect(directory.code).toBe(2);
     expect(checksOf(directory)['webhook-store']!.detail).toBe(`${dir} is a directory, not a webhook store`);
+  });
+});
+
+const hasOpenssl = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
+
+describe.skipIf(!hasOpenssl)('tcb doctor, TLS (skipped without the openssl command to make a certificate)', () => {
+  it('names a refused certificate (exit 5), and reports a verified one', async () => {
+    // Not in the config dir: a 0644 certificate there would fail the config check first.
+    const certs = tempDir('tcb-doctor-tls-');
+    const key = path.join(certs.dir, 'key.pem');
+    const cert = path.join(certs.dir, 'cert.pem');
+    const made = spawnSync('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+    ], { stdio: 'ignore' });
+    expect(made.status).toBe(0);
+    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => {
+      res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"slug":"not-found","message":"nothing here"}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const refused = await doctor(['--json'], { TCB_BASE_URL: url });
+      expect(refused.code).toBe(5);
+      const api = checksOf(refused).api!;
+      expect(api).toMatchObject({ status: 'fail', tls: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
+      expect(api.detail).toBe(`${url}: TLS failed (DEPTH_ZERO_SELF_SIGNED_CERT)`);
+      expect(api.hint).toMatch(/NODE_EXTRA_CA_CERTS/);
+
+      // Trusted through NODE_EXTRA_CA_CERTS, the same server passes the api check (it is no API, so the token fails).
+      const trusted = await doctor(['--json'], { TCB_BASE_URL: url, NODE_EXTRA_CA_CERTS: cert });
+      const checks = checksOf(trusted);
+      expect(checks.api).toMatchObject({ status: 'ok', tls: true, http_status: 404 });
+      expect(checks.api!.detail).toMatch(/answered HTTP 404 in \d+ ms; TLS certificate verified$/);
+      expect(checks.token!.status).toBe('fail');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      certs.cleanup();
+    }
   });
 });

@@ -221,7 +221,8 @@ export async function checkApi(ctx: CommandContext, now: () => number): Promise<
   try {
     response = await probe.request({ endpoint: UNKNOWN_ENDPOINT, method: 'GET', path: '/', auth: false, acceptStatus: () => true });
   } catch (error) {
-    const code = networkCode(error);
+    // The client's error carries its own code; the socket's is on the cause it wraps.
+    const code = networkCode(error instanceof Error && error.cause !== undefined ? error.cause : error);
     if (code && TLS_CODES.test(code)) {
       return {
         check: failed('api', ExitCode.transient, `${baseUrl}: TLS failed (${code})`, 'the certificate was refused: check the base URL, the system clock, and NODE_EXTRA_CA_CERTS if a proxy re-signs TLS', { url: baseUrl, tls: code }),
