@@ -1,3 +1,4 @@
+import type { ResponseInfo } from '../api/client.js';
 import type { CommandInput, FieldArgument } from '../cli.js';
 import type { CommandContext } from '../context.js';
 import { isTcbError, UsageError } from '../errors.js';
@@ -23,7 +24,7 @@ export default async function api(ctx: CommandContext, { args, opts, command }: 
     headers: (opts.header as string[]) ?? [],
     paginate: Boolean(opts.paginate),
   });
-  const onResponse = opts.include ? (info: Parameters<typeof formatResponseHead>[0]) => ctx.output.requested(formatResponseHead(info)) : undefined;
+  const onResponse = opts.include ? (info: ResponseInfo) => ctx.output.requested(formatResponseHead(info)) : undefined;
   const silent = Boolean(opts.silent);
   const ndjson = ctx.settings.format === 'ndjson';
   const pretty = ctx.settings.stdoutIsTTY && !ndjson;
