@@ -6,7 +6,7 @@ import type { CommandContext } from './context.js';
 // measurable in the start-up benchmark.
 const require = createRequire(import.meta.url);
 export const commander = require('commander') as typeof import('commander');
-const { Command: CommandClass, Option } = commander;
+const { Argument, Command: CommandClass, Option } = commander;
 
 /**
  * The command registry. Only commander and this file load at start-up: each command's module
@@ -15,6 +15,8 @@ const { Command: CommandClass, Option } = commander;
  */
 export type CommandInput = { args: unknown[]; opts: Record<string, unknown>; command: Command };
 export type CommandModule = { default: (ctx: CommandContext, input: CommandInput) => Promise<void> };
+/** One -f or -F of `tcb api`, numbered in command-line order. */
+export type FieldArgument = { flag: '-f' | '-F'; text: string; order: number };
 
 /** Set by the running command, so the top level reports errors in the right format. */
 export const invocation: { context?: CommandContext } = {};
@@ -184,7 +186,7 @@ export function buildProgram(): Command {
     .option('--starts-at <time>', 'start: epoch ms, ISO-8601 or relative like +10m (default now)')
     .option('--ends-at <time>', 'end: epoch ms, ISO-8601 or relative like +2h (at most 24 h after the start)')
     .option('--duration <duration>', 'end = start + duration, e.g. 2h (instead of --ends-at)')
-    .option('--api <version>', 'v2 (default) or v1 (deprecated; prints the batch id)')
+    .addOption(new Option('--api <version>', 'v2 (default) or v1 (deprecated; prints the batch id)').choices(['v2', 'v1']))
     .option('--dry-run', 'validate and print the record without sending it')
     .addHelpText(
       'after',
@@ -207,7 +209,7 @@ export function buildProgram(): Command {
     .option('--duration <duration>', 'ends_at = starts_at + duration for rows without ends_at, e.g. 2h')
     .option('--batch-size <n>', 'records per request, 1-500 (default 500)')
     .option('--rate-limit <rate>', "requests per token, e.g. 60/min (default: the API's documented limit)")
-    .option('--api <version>', 'v2 (default) or v1 (deprecated bulk endpoint)')
+    .addOption(new Option('--api <version>', 'v2 (default) or v1 (deprecated bulk endpoint)').choices(['v2', 'v1']))
     .option('--dry-run', 'validate the whole file and send nothing')
     .option('--skip-invalid <file>', 'write invalid rows to FILE and send the rest')
     .option('--resume', 'send only what an earlier, interrupted upload of this file did not get accepted')
@@ -239,8 +241,8 @@ export function buildProgram(): Command {
     .option('--wait', 'poll until every batch is complete (the global --timeout SECONDS bounds the wait; default 600)')
     .option('--interval <duration>', 'time between polls with --wait, e.g. 5s (default 5s)')
     .option('--wait-timeout <duration>', 'with --wait: give up (exit 7) after this long, e.g. 15m (default 10m; --timeout SECONDS works too)')
-    .option('--api-version <version>', 'status path: v2 (default) or v3 (newer docs)')
-    .option('--api <version>', 'v2 (default) or v1 (deprecated batch status)')
+    .addOption(new Option('--api-version <version>', 'status path: v2 (default) or v3 (newer docs)').choices(['v2', 'v3']))
+    .addOption(new Option('--api <version>', 'v2 (default) or v1 (deprecated batch status)').choices(['v2', 'v1']))
     .addHelpText(
       'after',
       examples(
@@ -359,11 +361,76 @@ export function buildProgram(): Command {
     .option('--failure-rate <0..1>', 'share of API requests answered with a 503', '0')
     .option('--number-delay <ms>', 'how long a number publish/delist stays pending (default 3000)')
     .option('--batch-delay <ms>', 'how long a call-reason batch stays pending (default 1500)')
+    .option('--clock-offset <duration>', "the server's clock against this machine's, e.g. +10m or -90s (bare number: seconds)")
+    .option('--deny-access <areas>', 'access areas every key lacks (403), comma-separated: labels, number-management, call-personalisation, call-me-back, user-feedback')
     .addHelpText(
       'after',
-      examples('tcb sandbox', 'tcb sandbox --port 0 --token-lifetime 60 --failure-rate 0.1'),
+      examples(
+        'tcb sandbox',
+        'tcb sandbox --port 0 --token-lifetime 60 --failure-rate 0.1',
+        'tcb sandbox --clock-offset +10m --deny-access call-me-back   # for trying tcb doctor',
+      ),
     )
     .action(lazy(() => import('./commands/sandbox.js')));
+
+  // --- operator tools ---
+  // -f and -F build one body together, in the order given: number them as commander parses them.
+  let fieldOrder = 0;
+  const collectField = (flag: '-f' | '-F') => (text: string, previous: FieldArgument[] = []) => [
+    ...previous,
+    { flag, text, order: fieldOrder++ },
+  ];
+  const collect = (value: string, previous: string[] = []) => [...previous, value];
+  program
+    .command('api')
+    .description('send a raw request to any API path with tcb\'s credentials (like `gh api`)')
+    .argument('<path>', 'path below the base URL, query string included; {client_account_id} is filled in')
+    .option('-X, --method <method>', 'HTTP method (default GET, or POST when fields or --input give a body)')
+    .option('-f, --raw-field <key=value>', 'add a string field to the JSON body (repeatable; key[sub]=v and key[]=v nest)', collectField('-f'))
+    .option('-F, --field <key=value>', 'add a typed field: true, false, null and numbers become JSON literals, @file reads a file, @- stdin', collectField('-F'))
+    .option('--input <file>', 'send this file as the body, unchanged (- for stdin); fields then go in the query string')
+    .option('-H, --header <name:value>', 'add a request header (repeatable; Authorization is always tcb\'s own)', collect)
+    .option('-i, --include', 'print the response status and headers on stderr')
+    .option('--paginate', 'GET every page (page=1, 2, …) of a list endpoint and print one array of all items')
+    .option('--silent', 'do not print the response body')
+    .addHelpText(
+      'after',
+      examples(
+        'tcb api /clients/{client_account_id}/labels',
+        'tcb api "/clients/{client_account_id}/number_management/numbers?limit=100" --paginate --format ndjson',
+        'tcb api /v2/clients/{client_account_id}/dynamic_call_record -F caller_number=911234567890 -F receiver_number=919876543210 \\\n      -F starts_at=1753088751000 -F ends_at=1753103151000 -f label_id=c6d86658-008d-4c08-98fb-2bf2649d59a5',
+        'tcb api -X POST /clients/{client_account_id}/number_management/feature_sets/ID/numbers/publish --input body.json',
+        'tcb api -i "/v2/clients/{client_account_id}/dynamic_call_records?batchId=ID" --verbose',
+      ) + '\nA 4xx answer exits 4 with the body in the error on stderr; 401/403 exit 3; 429/5xx/network exit 5.\n',
+    )
+    .action(lazy(() => import('./commands/api.js')));
+  program
+    .command('doctor')
+    .description('check this setup: node, config, credentials, API reachability, token, clock skew, access per area, webhook store')
+    .option('--store <file>', 'also check that this webhook store opens and is a tcb store')
+    .addHelpText(
+      'after',
+      examples('tcb doctor', 'tcb doctor --json | jq \'.checks[] | select(.status != "ok")\'', 'tcb doctor --store ~/tcb/webhooks.sqlite') +
+        '\nExit 0 when no check failed; otherwise the class of the first failure: 2 configuration, 3 authentication, 5 unreachable.\n',
+    )
+    .action(lazy(() => import('./commands/doctor.js')));
+  program
+    .command('completion')
+    .description('print a shell completion script for bash, zsh or fish')
+    .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh', 'fish']))
+    .addHelpText(
+      'after',
+      examples(
+        'source <(tcb completion bash)                      # bash: add to ~/.bashrc',
+        'source <(tcb completion zsh)                       # zsh: add to ~/.zshrc, after compinit',
+        'tcb completion fish > ~/.config/fish/completions/tcb.fish',
+      ),
+    )
+    // Not lazy(): printing a script needs no settings, credentials or HTTP client.
+    .action(async (shell: string) => {
+      const { default: completion } = await import('./commands/completion.js');
+      await completion(program, shell);
+    });
 
   // `tcb help`: guides and the generated reference, beside commander's per-command help.
   program

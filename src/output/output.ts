@@ -71,13 +71,24 @@ export class Output {
     return this.options.stderrIsTTY && !this.options.quiet;
   }
 
-  async writeStdout(text: string): Promise<void> {
-    if (text === '') return;
-    if (!this.stdout.write(text)) await once(this.stdout, 'drain');
+  /** Data: text, or bytes passed through unchanged (`tcb api` prints a body as it came). */
+  async writeStdout(data: string | Uint8Array): Promise<void> {
+    if (data.length === 0) return;
+    if (!this.stdout.write(data)) await once(this.stdout, 'drain');
   }
 
   private writeStderr(text: string): void {
     this.stderr.write(redactor.redact(text));
+  }
+
+  /** What the user asked to see on stderr (`tcb api --include`): always written, redacted. */
+  requested(text: string): void {
+    this.writeStderr(text);
+  }
+
+  /** error() writes one JSON line (json formats, or no TTY on stderr) rather than a message. */
+  get errorsAsJson(): boolean {
+    return this.format === 'json' || this.format === 'ndjson' || !this.options.stderrIsTTY;
   }
 
   /** Informational line: on a TTY (or with --verbose), never with --quiet. */
@@ -209,8 +220,7 @@ export class Output {
   /** Errors: one JSON line for machines (json formats or no TTY on stderr), else a readable message. */
   error(error: unknown): void {
     const envelope = toEnvelope(error, this.options.verbose);
-    const asJson = this.format === 'json' || this.format === 'ndjson' || !this.options.stderrIsTTY;
-    if (asJson) {
+    if (this.errorsAsJson) {
       this.writeStderr(`${JSON.stringify({ error: envelope })}\n`);
     } else {
       let text = `${this.errColor.red('Error:')} ${envelope.message}\n`;

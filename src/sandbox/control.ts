@@ -1,5 +1,6 @@
 // /__sandbox/* endpoints: inspect and steer the sandbox over HTTP. They need
 // no auth, are never rate limited, delayed or failed, and are not counted.
+import type { IncomingHttpHeaders } from 'node:http';
 import type { LoggedRequest, RouteResponse, SandboxCounters, SandboxKnobs } from './types.js';
 import type { PlannedFailure } from './failures.js';
 import { InjectionError } from './failures.js';
@@ -21,6 +22,38 @@ export interface SandboxControls {
 
 export function isControlPath(pathname: string): boolean {
   return pathname === CONTROL_PREFIX || pathname.startsWith(`${CONTROL_PREFIX}/`);
+}
+
+export const ECHO_PATH = `${CONTROL_PREFIX}/echo`;
+
+export function isEchoPath(pathname: string): boolean {
+  return pathname === ECHO_PATH || pathname.startsWith(`${ECHO_PATH}/`);
+}
+
+/**
+ * Any method on /__sandbox/echo[/…] answers with the request as received: method, path, query,
+ * headers and body (text, and base64 when it is not UTF-8). It also hands the bearer token back
+ * bare in an X-Echo-Token header, so tests can prove a client never shows a secret it is handed
+ * on stderr, even where no "Authorization"/"Bearer" pattern would give it away.
+ */
+export function echoRequest(method: string, url: URL, headers: IncomingHttpHeaders, rawBody: Buffer): RouteResponse {
+  const text = rawBody.toString('utf8');
+  const isUtf8 = Buffer.from(text, 'utf8').equals(rawBody);
+  const echoed: Record<string, string> = {};
+  const bearer = /^Bearer\s+(\S+)/i.exec(headers.authorization ?? '');
+  if (bearer) echoed['X-Echo-Token'] = bearer[1]!;
+  return {
+    status: 200,
+    json: {
+      method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers,
+      body: isUtf8 ? text : null,
+      body_base64: isUtf8 ? undefined : rawBody.toString('base64'),
+    },
+    headers: echoed,
+  };
 }
 
 const ok = (json: unknown): RouteResponse => ({ status: 200, json });
@@ -58,7 +91,7 @@ export function handleControlRequest(controls: SandboxControls, method: string, 
       return slugResponse(
         404,
         'not-found',
-        `unknown control endpoint ${method} ${pathname}; try GET /__sandbox/counters, GET|POST /__sandbox/config, POST /__sandbox/inject, GET /__sandbox/requests, POST /__sandbox/reset`,
+        `unknown control endpoint ${method} ${pathname}; try GET /__sandbox/counters, GET|POST /__sandbox/config, POST /__sandbox/inject, GET /__sandbox/requests, POST /__sandbox/reset, any method on /__sandbox/echo`,
       );
   }
 }

@@ -29,6 +29,7 @@ export function describeSandbox(handle: Pick<SandboxHandle, 'url' | 'credentials
     `  POST ${url}/__sandbox/config     e.g. {"latencyMs":200,"failureRate":0.1,"tokenLifetimeSeconds":60}`,
     `  POST ${url}/__sandbox/inject     e.g. {"endpoint":"labels-get","status":503,"count":2}`,
     `  POST ${url}/__sandbox/reset      clear counters and injected failures`,
+    `  ANY  ${url}/__sandbox/echo       the request as received (try: tcb api /__sandbox/echo -f a=1)`,
     '',
   ].join('\n');
 }

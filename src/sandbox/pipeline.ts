@@ -56,7 +56,7 @@ async function runHandler(route: RouteDefinition, ctx: Omit<RouteContext, 'body'
 export async function handleApiRequest(runtime: SandboxRuntime, request: ApiRequest): Promise<ApiOutcome> {
   const { state, counters, router } = runtime;
   const knobs = runtime.knobs();
-  const now = Date.now();
+  const now = Date.now() + knobs.clockOffsetMs;
 
   const match = router.match(request.method, request.url.pathname);
   if (match.kind === 'not-found') {
@@ -80,7 +80,9 @@ export async function handleApiRequest(runtime: SandboxRuntime, request: ApiRequ
     if (params.clientAccountId !== undefined && params.clientAccountId !== result.token.clientAccountId) {
       return respond(forbidden());
     }
-    if (route.access && !result.key.access.has(route.access)) return respond(forbidden());
+    if (route.access && (!result.key.access.has(route.access) || knobs.deniedAccess.includes(route.access))) {
+      return respond(forbidden());
+    }
     const limit = knobs.rateLimits[route.id];
     if (limit) {
       const admission = runtime.rateLimiter.tryAdmit(`${result.token.token} ${route.id}`, limit.limit, limit.windowMs, now);

@@ -15,7 +15,7 @@ import { Router } from './router.js';
 import { routes } from './routes/index.js';
 import { handleApiRequest } from './pipeline.js';
 import type { SandboxRuntime } from './pipeline.js';
-import { handleControlRequest, isControlPath } from './control.js';
+import { echoRequest, handleControlRequest, isControlPath, isEchoPath } from './control.js';
 import type { SandboxControls } from './control.js';
 import { BodyTooLargeError, readBody, writeResponse } from './http-io.js';
 import { slugResponse } from './errors.js';
@@ -94,10 +94,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const receivedAt = Date.now();
     res.setHeader('X-Request-Id', randomUUID());
+    // Node sends the real time; a skewed server sends its own.
+    if (knobs.clockOffsetMs !== 0) res.setHeader('Date', new Date(Date.now() + knobs.clockOffsetMs).toUTCString());
     const method = req.method ?? 'GET';
     const requestUrl = new URL(req.url ?? '/', 'http://sandbox.invalid');
     const rawBody = await readBody(req);
 
+    if (isEchoPath(requestUrl.pathname)) {
+      writeResponse(res, echoRequest(method, requestUrl, req.headers, rawBody));
+      return;
+    }
     if (isControlPath(requestUrl.pathname)) {
       writeResponse(res, handleControlRequest(controls, method, requestUrl.pathname, rawBody));
       return;

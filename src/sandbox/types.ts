@@ -20,6 +20,13 @@ export interface SandboxKnobs {
   numberProcessingMs?: number;
   /** How long a call-reason batch stays pending (unset: the call-reasons module's default). */
   batchDelayMs?: number;
+  /**
+   * The server's clock minus the real one, in ms (may be negative): shifts the Date header, token
+   * times and every "now" the API checks against, to show what a skewed client clock meets.
+   */
+  clockOffsetMs: number;
+  /** Access areas no key may use: every endpoint of such an area answers 403 forbidden-error. */
+  deniedAccess: AccessArea[];
 }
 
 export interface RateLimit {

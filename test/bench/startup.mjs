@@ -23,6 +23,7 @@ export async function bench({ report }) {
     'node -e 0': ['-e', '0'],
     'tcb --version': [BIN, '--version'],
     'tcb --help': [BIN, '--help'],
+    'tcb completion bash': [BIN, 'completion', 'bash'],
   };
   const samples = Object.fromEntries(Object.keys(variants).map((name) => [name, []]));
   for (const args of Object.values(variants)) timeOnce(args); // warm the file cache
@@ -32,12 +33,15 @@ export async function bench({ report }) {
   const base = median(samples['node -e 0']);
   const version = median(samples['tcb --version']);
   const help = median(samples['tcb --help']);
+  const completion = median(samples['tcb completion bash']);
   report('startup', {
     runs: RUNS,
     'node -e 0 median ms': base.toFixed(1),
     'tcb --version median ms': version.toFixed(1),
     'tcb --help median ms': help.toFixed(1),
+    'tcb completion bash median ms': completion.toFixed(1),
     '--version / node': `${(version / base).toFixed(2)}x (goal <= 1.3x)`,
     '--help / node': `${(help / base).toFixed(2)}x (goal <= 1.6x)`,
+    'completion bash / --help': `${(completion / help).toFixed(2)}x (the generator only: close to 1)`,
   });
 }
