@@ -128,7 +128,7 @@ export function buildProgram(): Command {
     .action(lazy(() => import('./commands/feature-sets/list.js')));
 
   // --- numbers ---
-  const numbers = program.command('numbers').description('list, publish and delist business numbers');
+  const numbers = program.command('numbers').description('list, publish, delist and sync business numbers');
   FILTER_OPTIONS(PAGE_OPTIONS(numbers.command('list').description('list the numbers of the account (numbers-details)')))
     .option('--feature-set <id|name>', 'only numbers of this feature set (an id, or a name looked up with feature-sets-get)')
     .addHelpText(
@@ -169,6 +169,27 @@ export function buildProgram(): Command {
       ),
     )
     .action(lazy(() => import('./commands/numbers/delist.js')));
+  numbers
+    .command('sync')
+    .description('make a feature set hold exactly the numbers of a file: plan, confirm, publish and delist')
+    .requiredOption('--feature-set <id|name>', 'the feature set: its id, or its name (looked up with feature-sets-get)')
+    .requiredOption('--file <path>', 'the numbers it should hold (one a line, or a CSV with a phone_number column); - for stdin')
+    .option('--dry-run', 'print the plan and send nothing')
+    .option('--no-delist', 'only publish: keep numbers that are not in the file')
+    .option('--allow-empty', 'accept an empty file (it delists every number of the feature set)')
+    .option('--wait', 'poll numbers-details until every accepted change shows its new state')
+    .option('--interval <duration>', 'with --wait: time between polls (default 5s)')
+    .option('--wait-timeout <duration>', 'with --wait: give up (exit 7) after this long (default 10m)')
+    .addHelpText(
+      'after',
+      examples(
+        'tcb numbers sync --feature-set "Support Callbacks" --file numbers.csv --dry-run',
+        'tcb numbers sync --feature-set prio1 --file numbers.csv          # shows the plan, asks before delisting',
+        'crm-export | tcb numbers sync --feature-set prio1 --file - --yes --wait   # cron',
+        'tcb numbers sync --feature-set prio1 --file new.txt --no-delist   # only add',
+      ) + '\nExit codes: 0 the feature set holds the file, 6 part of the plan was not applied, 7 --wait timed out.\n',
+    )
+    .action(lazy(() => import('./commands/numbers/sync.js')));
 
   // --- call reasons and batches ---
   const callReason = program.command('call-reason').description('push and upload call reasons (call personalisation)');
