@@ -249,6 +249,32 @@ export function buildProgram(): Command {
       ) + '\nColumns: caller_number, receiver_number, starts_at, ends_at, label_id, dynamic_label_name, dynamic_call_reason\n(v1 names caller, receiver, label_name, call_reason also accepted). Times: epoch ms or ISO-8601.\n',
     )
     .action(lazy(() => import('./commands/call-reason/upload.js')));
+  callReason
+    .command('stream')
+    .description('send call reasons from a continuous feed (a pipe, FIFO or file) in batches under the rate limit, with a latency bound')
+    .argument('[file]', 'NDJSON (or CSV with --input-format csv) to read; - or nothing for stdin')
+    .addOption(new Option('--input-format <format>', 'one JSON object a line, or CSV with a header row').choices(['ndjson', 'csv']).default('ndjson'))
+    .addOption(new Option('--mode <mode>', 'batch (cp-batch-v2) or realtime (cp-realtime-v2, one record a request)').choices(['batch', 'realtime']).default('batch'))
+    .option('--label-id <id>', 'label_id for records without one')
+    .option('--label-name <text>', 'dynamic_label_name for records without one')
+    .option('--reason <text>', 'dynamic_call_reason for records without one')
+    .option('--starts-at <time>', 'starts_at for records without one; relative forms (+5m) count from each record\'s arrival (default now)')
+    .option('--ends-at <time>', 'ends_at for records without one')
+    .option('--duration <duration>', 'ends_at = starts_at + duration for records without ends_at, e.g. 2h')
+    .option('--batch-size <n>', 'records per batch request, 1-500 (default 500)')
+    .option('--max-latency <duration>', 'a batch is due this long after its first record arrived, and goes out at the next rate-limit slot (default 2s)')
+    .option('--rate-limit <rate>', "requests per token, e.g. 600/min (default: the API's documented limit)")
+    .option('--reject-file <file>', 'append rejected lines as NDJSON {"line", "error", "input"}')
+    .addHelpText(
+      'after',
+      examples(
+        'dialer-feed | tcb call-reason stream --label-id 255297eb-7f13-44f9-967a-f287ff0f5025 --duration 2h',
+        'tcb call-reason stream /run/dialer/calls.fifo --reject-file rejected.ndjson > acks.ndjson',
+        'tail -n +1 -F calls.csv | tcb call-reason stream --input-format csv --max-latency 500ms',
+        'crm-events | tcb call-reason stream --mode realtime --reason "Your order is on its way"',
+      ) + '\nstdout: one acknowledgement a line, {"status":"accepted","batch_id","first_line","last_line","records"} (realtime: {"line","status"}).\nExit codes: 0 done (or stopped by SIGTERM), 6 lines rejected or batches uncertain/failed, 130 Ctrl-C.\n',
+    )
+    .action(lazy(() => import('./commands/call-reason/stream.js')));
 
   const batch = program.command('batch').description('status of call-reason batches');
   batch
