@@ -1,9 +1,10 @@
 // tcb numbers sync, run as a child process (no TTY) against the sandbox.
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { errorEnvelope, startHarness, tempDir, type Harness } from '../helpers/cli.js';
+import { BIN, ROOT, baseEnv, errorEnvelope, startHarness, tempDir, type Harness } from '../helpers/cli.js';
 import { numbersSandbox } from '../../src/sandbox/routes/numbers.js';
 import { seedState } from '../../src/sandbox/seed.js';
 
@@ -277,4 +278,41 @@ describe('tcb numbers sync', () => {
     expect(JSON.parse(result.stdout).wait.publish).toMatchObject({ timed_out: true });
     expect(errorEnvelope(result.stderr).code).toBe('wait_timeout');
   });
+});
+
+describe('tcb numbers sync --wait, interrupted', () => {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`${signal} while waiting prints the plan, the API's answers and the interruption, exit 130`, async () => {
+      numbersSandbox(h.sandbox.state).config.processingMs = 3_600_000;
+      const fresh = freshNumbers(1);
+      const file = writeFile(`interrupt-${signal}.txt`, [PRIO1_SEED[0], ...fresh].join('\n'));
+      const child = spawn(
+        process.execPath,
+        [BIN, 'numbers', 'sync', '--feature-set', PRIO1, '--file', file, '--yes', '--wait', '--interval', '1s', '--verbose'],
+        { cwd: ROOT, env: baseEnv(h.env), stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c));
+      // The --verbose HTTP log: a numbers-details poll answered after the delist was: waiting has begun.
+      const waiting = new Promise<void>((resolve) => {
+        child.stderr.setEncoding('utf8').on('data', (c) => {
+          stderr += c;
+          const delisted = stderr.search(/← 200 POST \S+\/numbers\/delist/);
+          if (delisted !== -1 && /← 200 GET \S+\/number_management\/numbers/.test(stderr.slice(delisted))) resolve();
+        });
+      });
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      await waiting;
+      child.kill(signal);
+      expect(await exited).toBe(130);
+      const body = JSON.parse(stdout);
+      expect(body.applied.publish.new_numbers).toEqual(fresh);
+      expect(body.applied.delist.existing_numbers).toEqual(PRIO1_SEED.slice(1));
+      expect(body.wait.publish).toMatchObject({ interrupted: true, timed_out: false });
+      const envelope = errorEnvelope(stderr);
+      expect(envelope.code).toBe('interrupted');
+      expect(envelope.message).toMatch(/interrupted while waiting/);
+    });
+  }
 });
