@@ -325,7 +325,7 @@ describe('tcb call-reason stream', () => {
     writeFileSync(input, `${record(1)}\n`);
     const same = await h.run(['call-reason', 'stream', input, '--reject-file', input, ...FAST]);
     expect(same.code).toBe(2);
-    expect(errorEnvelope(same.stderr).message).toContain('is the input itself');
+    expect(errorEnvelope(same.stderr).message).toContain('that is the input');
     expect((await h.run(['call-reason', 'stream', path.join(files.dir, 'missing.ndjson')])).code).toBe(2);
     expect((await h.run(['call-reason', 'stream', files.dir])).code).toBe(2);
     const header = await h.run(['call-reason', 'stream', '--input-format', 'csv'], { input: 'caller_number,label_id\n911234567890,x\n' });

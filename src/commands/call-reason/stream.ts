@@ -1,10 +1,11 @@
 // `tcb call-reason stream [FILE]`: flags → the stream service → acknowledgements on stdout, rejected
 // lines and problems on stderr (and in --reject-file), a status line on a terminal.
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import type { CommandInput } from '../../cli.js';
 import type { CommandContext } from '../../context.js';
 import { parseRateLimit, type RateLimit } from '../../api/rate-limiter.js';
 import { InterruptedError, PartialFailureError, UsageError } from '../../errors.js';
+import { checkDestination } from '../../output/destination.js';
 import { parsePositiveInt } from '../../services/catalog/listing.js';
 import { DefaultFlagError, defaultsFromFlags, type CallReasonDefaults } from '../../services/call-reasons/record.js';
 import { openInput, sameFileAsInput } from '../../services/call-reasons/stream/input.js';
@@ -120,18 +121,26 @@ export default async function stream(ctx: CommandContext, { args, opts }: Comman
   const maxLatencyMs = durationFlag(opts.maxLatency ?? DEFAULT_MAX_LATENCY, '--max-latency');
   const rate = rateFor(mode, opts.rateLimit);
   const rejectPath = str(opts.rejectFile);
-  if (rejectPath !== undefined && rejectPath.trim() === '') throw new UsageError('--reject-file is empty; give a path');
+  // The reject file is appended to as lines arrive (not replaced at the end): checked like every output first.
+  const rejectDestination =
+    rejectPath === undefined
+      ? undefined
+      : await checkDestination(
+          { flag: '--reject-file', given: rejectPath },
+          { protect: file === '-' ? [] : [{ path: file, what: 'the input' }], configDir: ctx.settings.configDir },
+        );
   if (rejectPath !== undefined && sameFileAsInput(rejectPath, file)) {
-    throw new UsageError(`--reject-file ${rejectPath} is the input itself; give another path`);
+    throw new UsageError(`--reject-file ${rejectPath}: that is the input (stdin); give another file`);
   }
 
   // Credentials and the input are checked before anything is read.
   ctx.setRateLimit(ENDPOINT[mode], rate);
   const transport = apiTransport(ctx);
   let rejectFd: number | undefined;
-  if (rejectPath !== undefined) {
+  if (rejectDestination) {
     try {
-      rejectFd = openSync(rejectPath, 'a', 0o600);
+      for (const dir of rejectDestination.missingDirs) mkdirSync(dir, { mode: 0o700 });
+      rejectFd = openSync(rejectDestination.path, 'a', 0o600);
     } catch (error) {
       throw new UsageError(`cannot write --reject-file ${rejectPath}: ${(error as Error).message}`);
     }
