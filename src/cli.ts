@@ -130,7 +130,7 @@ export function buildProgram(): Command {
     .action(lazy(() => import('./commands/feature-sets/list.js')));
 
   // --- numbers ---
-  const numbers = program.command('numbers').description('list, publish and delist business numbers');
+  const numbers = program.command('numbers').description('list, publish, delist and sync business numbers');
   FILTER_OPTIONS(PAGE_OPTIONS(numbers.command('list').description('list the numbers of the account (numbers-details)')))
     .option('--feature-set <id|name>', 'only numbers of this feature set (an id, or a name looked up with feature-sets-get)')
     .addHelpText(
@@ -171,6 +171,27 @@ export function buildProgram(): Command {
       ),
     )
     .action(lazy(() => import('./commands/numbers/delist.js')));
+  numbers
+    .command('sync')
+    .description('make a feature set hold exactly the numbers of a file: plan, confirm, publish and delist')
+    .requiredOption('--feature-set <id|name>', 'the feature set: its id, or its name (looked up with feature-sets-get)')
+    .requiredOption('--file <path>', 'the numbers it should hold (one a line, or a CSV with a phone_number column); - for stdin')
+    .option('--dry-run', 'print the plan and send nothing')
+    .option('--no-delist', 'only publish: keep numbers that are not in the file')
+    .option('--allow-empty', 'accept an empty file (it delists every number of the feature set)')
+    .option('--wait', 'poll numbers-details until every accepted change shows its new state')
+    .option('--interval <duration>', 'with --wait: time between polls (default 5s)')
+    .option('--wait-timeout <duration>', 'with --wait: give up (exit 7) after this long (default 10m)')
+    .addHelpText(
+      'after',
+      examples(
+        'tcb numbers sync --feature-set "Support Callbacks" --file numbers.csv --dry-run',
+        'tcb numbers sync --feature-set prio1 --file numbers.csv          # shows the plan, asks before delisting',
+        'crm-export | tcb numbers sync --feature-set prio1 --file - --yes --wait   # cron',
+        'tcb numbers sync --feature-set prio1 --file new.txt --no-delist   # only add',
+      ) + '\nExit codes: 0 the feature set holds the file, 6 part of the plan was not applied, 7 --wait timed out.\n',
+    )
+    .action(lazy(() => import('./commands/numbers/sync.js')));
 
   // --- call reasons and batches ---
   const callReason = program.command('call-reason').description('push and upload call reasons (call personalisation)');
@@ -230,6 +251,32 @@ export function buildProgram(): Command {
       ) + '\nColumns: caller_number, receiver_number, starts_at, ends_at, label_id, dynamic_label_name, dynamic_call_reason\n(v1 names caller, receiver, label_name, call_reason also accepted). Times: epoch ms or ISO-8601.\n',
     )
     .action(lazy(() => import('./commands/call-reason/upload.js')));
+  callReason
+    .command('stream')
+    .description('send call reasons from a continuous feed (a pipe, FIFO or file) in batches under the rate limit, with a latency bound')
+    .argument('[file]', 'NDJSON (or CSV with --input-format csv) to read; - or nothing for stdin')
+    .addOption(new Option('--input-format <format>', 'one JSON object a line, or CSV with a header row').choices(['ndjson', 'csv']).default('ndjson'))
+    .addOption(new Option('--mode <mode>', 'batch (cp-batch-v2) or realtime (cp-realtime-v2, one record a request)').choices(['batch', 'realtime']).default('batch'))
+    .option('--label-id <id>', 'label_id for records without one')
+    .option('--label-name <text>', 'dynamic_label_name for records without one')
+    .option('--reason <text>', 'dynamic_call_reason for records without one')
+    .option('--starts-at <time>', 'starts_at for records without one; relative forms (+5m) count from each record\'s arrival (default now)')
+    .option('--ends-at <time>', 'ends_at for records without one')
+    .option('--duration <duration>', 'ends_at = starts_at + duration for records without ends_at, e.g. 2h')
+    .option('--batch-size <n>', 'records per batch request, 1-500 (default 500)')
+    .option('--max-latency <duration>', 'a batch is due this long after its first record arrived, and goes out at the next rate-limit slot (default 2s)')
+    .option('--rate-limit <rate>', "requests per token, e.g. 600/min (default: the API's documented limit)")
+    .option('--reject-file <file>', 'append rejected lines as NDJSON {"line", "error", "input"}')
+    .addHelpText(
+      'after',
+      examples(
+        'dialer-feed | tcb call-reason stream --label-id 255297eb-7f13-44f9-967a-f287ff0f5025 --duration 2h',
+        'tcb call-reason stream /run/dialer/calls.fifo --reject-file rejected.ndjson > acks.ndjson',
+        'tail -n +1 -F calls.csv | tcb call-reason stream --input-format csv --max-latency 500ms',
+        'crm-events | tcb call-reason stream --mode realtime --reason "Your order is on its way"',
+      ) + '\nstdout: one acknowledgement a line, {"status":"accepted","batch_id","first_line","last_line","records"} (realtime: {"line","status"}).\nExit codes: 0 done (or stopped by SIGTERM), 6 lines rejected or batches uncertain/failed, 130 Ctrl-C.\n',
+    )
+    .action(lazy(() => import('./commands/call-reason/stream.js')));
 
   const batch = program.command('batch').description('status of call-reason batches');
   batch

@@ -107,6 +107,11 @@ export class Output {
     }
   }
 
+  /** A line a command promises on stderr whatever the terminal (e.g. each rejected input line). */
+  report(message: string): void {
+    this.writeStderr(`${message}\n`);
+  }
+
   /** --verbose diagnostics (HTTP log). */
   debug(message: string): void {
     if (this.options.verbose) this.writeStderr(`${this.errColor.dim(message)}\n`);

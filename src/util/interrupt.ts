@@ -1,11 +1,14 @@
 /**
  * Ctrl-C (and SIGTERM, SIGHUP) handling. Commands that can stop cleanly (uploads writing a journal) subscribe with
  * onInterrupt() and finish in their own time, ending with InterruptedError (exit 130). With no
- * subscriber, or on a second Ctrl-C, the process removes its temporary files and exits 130.
+ * subscriber, or on a second Ctrl-C, the process removes its temporary files and exits 130
+ * (or the code an onRepeatedInterrupt() handler returns, once it has reported what it abandons).
  */
 const controller = new AbortController();
 let subscribers = 0;
 let installed = false;
+let firstSignal: NodeJS.Signals | undefined;
+const repeatHandlers = new Set<(signal: NodeJS.Signals) => number | void>();
 
 export const interruptSignal: AbortSignal = controller.signal;
 
@@ -18,11 +21,25 @@ export function onInterrupt(handler: () => void): () => void {
   };
 }
 
-async function exitInterrupted(): Promise<never> {
+/** Which signal stopped the command: SIGTERM is a service manager's normal stop, SIGINT a person's Ctrl-C. */
+export function interruptedBy(): NodeJS.Signals | undefined {
+  return firstSignal;
+}
+
+/**
+ * Called synchronously on a second signal, just before the process exits: the place to report
+ * work that is abandoned. A returned number replaces the exit code 130.
+ */
+export function onRepeatedInterrupt(handler: (signal: NodeJS.Signals) => number | void): () => void {
+  repeatHandlers.add(handler);
+  return () => repeatHandlers.delete(handler);
+}
+
+async function exitInterrupted(code = 130): Promise<never> {
   // Imported here, not at start-up: only an interrupted run needs it.
   const { removePendingTempFiles } = await import('../output/atomic-file.js');
   await removePendingTempFiles().catch(() => {});
-  process.exit(130);
+  process.exit(code);
 }
 
 /** A repeat of the signal sooner than this after the first is an echo, not the user pressing Ctrl-C again. */
@@ -43,10 +60,15 @@ export function installInterruptHandlers(): void {
     }
     if (controller.signal.aborted && Date.now() - firstAt < SIGNAL_ECHO_MS) return;
     if (controller.signal.aborted || subscribers === 0) {
-      void exitInterrupted();
+      let code: number | undefined;
+      if (controller.signal.aborted) {
+        for (const handler of repeatHandlers) code = handler(signal) ?? code;
+      }
+      void exitInterrupted(code);
       return;
     }
     firstAt = Date.now();
+    firstSignal = signal;
     if (process.listenerCount(signal) > 1) echoOf = signal;
     controller.abort();
   };

@@ -1,4 +1,4 @@
-// Demo tour, numbers part: list, publish (with a mix of outcomes), --wait, stdin, dry run and delist.
+// Demo tour, numbers part: list, publish (with a mix of outcomes), --wait, stdin, dry run, delist and sync.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -33,4 +33,14 @@ export async function tour({ run, say, sandbox, root }) {
   await run(['numbers', 'delist', '--feature-set', 'prio1', '--yes', '--wait', '--interval', '500ms', '--format', 'json',
     '919700000004']);
   await run(['numbers', 'list', '--feature-set', 'prio1', '--all', '--format', 'table']);
+
+  say('Sync: the feature set holds exactly the file; the plan first, then --yes applies it (publish, then delist)');
+  const desired = 'phone_number\n+91 98100 01000\n+91 97000 00006\n+91 97000 00007\n+91 98105 01000\n';
+  await run(['numbers', 'sync', '--feature-set', 'prio1', '--file', '-', '--dry-run', '--format', 'table'], { input: desired });
+  await run(['numbers', 'sync', '--feature-set', 'prio1', '--file', '-', '--yes', '--wait', '--interval', '500ms', '--format', 'table'], {
+    input: desired,
+    allowExit: [6],
+  });
+  say('A second run sends nothing (the number listed in "Support Callbacks" is reported each time: exit 6)');
+  await run(['numbers', 'sync', '--feature-set', 'prio1', '--file', '-', '--yes'], { input: desired, allowExit: [6] });
 }

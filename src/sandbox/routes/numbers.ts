@@ -16,9 +16,9 @@
 //            new_numbers (not listed on the account → status "failed" if nothing was delisted)
 // migrated_numbers and updated_numbers are always empty here.
 //
-// Accepted changes are asynchronous: the number shows status "pending" until
-// `processingMs` after the request, then "listed" or "delisted" (delisted numbers stay in
-// numbers-details with that status). Set the delay with
+// Accepted changes are asynchronous: the number shows status "pending" (a listing) or
+// "delisting" (the docs name no status for a delist in progress) until `processingMs` after the
+// request, then "listed" or "delisted" (delisted numbers stay in numbers-details with that status). Set the delay with
 // `numbersSandbox(handle.state).config.processingMs`; a core knob `numberProcessingMs`
 // wins if it exists.
 import type { RouteContext, RouteDefinition, RouteResponse } from '../types.js';
@@ -283,7 +283,7 @@ function delist(ctx: RouteContext): RouteResponse {
         bucket = 'other_feature_set_numbers';
       } else {
         bucket = 'existing_numbers';
-        record.status = 'pending';
+        record.status = 'delisting';
         record.updated_at = isoMicros(ctx.now);
         module.inFlight.set(number, { action: 'delist', settlesAt });
       }

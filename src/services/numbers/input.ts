@@ -145,8 +145,8 @@ export async function gatherEntries(inputs: NumberInputs): Promise<NumberEntry[]
 
 const SHOWN_INVALID = 20;
 
-/** Reads and validates the numbers; any invalid entry, or none at all, is a usage error (exit 2). */
-export async function collectNumbers(inputs: NumberInputs): Promise<CollectedNumbers> {
+/** Reads and validates the numbers; any invalid entry, or none at all (unless allowed), is a usage error (exit 2). */
+export async function collectNumbers(inputs: NumberInputs, options: { allowEmpty?: boolean } = {}): Promise<CollectedNumbers> {
   const collected = normaliseEntries(await gatherEntries(inputs));
   if (collected.invalid.length > 0) {
     const count = collected.invalid.length;
@@ -160,7 +160,7 @@ export async function collectNumbers(inputs: NumberInputs): Promise<CollectedNum
       },
     );
   }
-  if (collected.numbers.length === 0) {
+  if (collected.numbers.length === 0 && !options.allowEmpty) {
     throw new UsageError('no phone numbers given', {
       hint: 'pass numbers as arguments, or use --file FILE (one a line, or a CSV with a phone_number column) or --file - for stdin',
     });
