@@ -54,7 +54,7 @@ describe('bash', () => {
 
   it('completes commands, subcommands and the flags of the command being typed', () => {
     expect(bashComplete('tcb', 'nu')).toEqual(['numbers']);
-    expect(bashComplete('tcb', 'numbers', '')).toEqual(['list', 'publish', 'delist', 'help']);
+    expect(bashComplete('tcb', 'numbers', '')).toEqual(['list', 'publish', 'delist', 'sync', 'help']);
     expect(bashComplete('tcb', 'call-reason', 'upload', '--re')).toEqual(['--reason', '--resume', '--resend-uncertain', '--report']);
     expect(bashComplete('tcb', 'co')).toEqual(['completion']);
     // Global options are accepted after a subcommand, and their values are skipped.
@@ -160,7 +160,7 @@ describe.skipIf(!installed('fish'))('fish (skipped when fish is not installed)',
 
   it('completes subcommands, flags, choices and files at the right command', () => {
     expect(fishComplete('tcb nu')).toEqual(['numbers']);
-    expect(fishComplete('tcb numbers ').sort()).toEqual(['delist', 'help', 'list', 'publish']);
+    expect(fishComplete('tcb numbers ').sort()).toEqual(['delist', 'help', 'list', 'publish', 'sync']);
     expect(fishComplete('tcb call-reason upload --re').sort()).toEqual(['--reason', '--resend-uncertain', '--report', '--resume'].sort());
     expect(fishComplete('tcb labels list --format ').sort()).toEqual(['csv', 'json', 'ndjson', 'table']);
     expect(fishComplete('tcb call-reason upload cal').sort()).toEqual(['calls-2.csv', 'calls.csv']);
