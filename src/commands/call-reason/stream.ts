@@ -214,8 +214,8 @@ export default async function stream(ctx: CommandContext, { args, opts }: Comman
     throw signal === 'SIGINT' ? new InterruptedError(message) : new PartialFailureError(message, { details: { uncertain: s.uncertain, unsent: s.unsent } });
   }
   if (signal === 'SIGINT') throw new InterruptedError('stopped by Ctrl-C: what was read has been sent and answered (see the acknowledgements)');
-  // A service manager's stop (SIGTERM) ends well even if some input lines were rejected on the way.
-  const rejected = signal === 'SIGTERM' ? 0 : s.rejected;
+  // A service manager's stop (SIGTERM, or SIGHUP) ends well even if some input lines were rejected on the way.
+  const rejected = signal === 'SIGTERM' || signal === 'SIGHUP' ? 0 : s.rejected;
   if (rejected + s.uncertain + s.failed + s.unsent === 0) return;
   const parts: string[] = [];
   if (rejected) parts.push(`${rejected} line${rejected === 1 ? '' : 's'} rejected`);
