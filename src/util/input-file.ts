@@ -12,9 +12,9 @@ const REASONS: Record<string, string> = {
   ENOTDIR: 'a part of the path is not a directory',
   EACCES: 'permission denied',
   EPERM: 'operation not permitted',
-  ELOOP: 'too many levels of symbolic links (a symlink loop?)',
+  ELOOP: 'too many levels of symbolic links, a loop?',
   ENAMETOOLONG: 'the name is too long',
-  ENXIO: 'no such device (a socket, or a device that is not there)',
+  ENXIO: 'no such device or address (a socket?)',
   ENODEV: 'no such device',
   EIO: 'input/output error',
   EMFILE: 'too many open files',
@@ -36,7 +36,12 @@ export function inputFileError(error: unknown, label: string, extra: { field?: s
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (typeof code !== 'string' || !/^E[A-Z0-9]+$/.test(code)) return error;
   const reason = REASONS[code] ?? (error as Error).message.replace(/^[A-Z0-9]+:\s*/, '').replace(/, \w+ '.*'$/, '');
-  return new UsageError(`cannot read ${label}: ${reason} (${code})`, { ...extra, cause: error });
+  return new UsageError(`cannot read ${shortened(label)}: ${reason} (${code})`, { ...extra, cause: error });
+}
+
+/** A name of at most ~240 characters: an over-long path keeps its start and its end. */
+function shortened(label: string): string {
+  return label.length <= 240 ? label : `${label.slice(0, 120)}…${label.slice(-119)}`;
 }
 
 /** How many first bytes the sniffing looks at. */

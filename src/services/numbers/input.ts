@@ -130,7 +130,7 @@ class NumberLines {
     const line = this.csvOffset + this.csv!.info.lines;
     const code = (error as { code?: string }).code;
     if (code === 'CSV_MAX_RECORD_SIZE') {
-      throw new UsageError(`${this.label}:${line}: a CSV record is longer than ${MAX_NUMBER_LINE_BYTES} bytes`, {
+      throw new UsageError(`${this.label}:${line}: a CSV record is longer than 1 KiB`, {
         hint: 'is a quote left open? Each record needs its phone_number and at most a few short columns',
       });
     }
@@ -211,7 +211,7 @@ class LineSplitter {
   private take(bytes: Buffer): void {
     if (bytes.length === 0) return;
     if (this.pendingBytes + bytes.length > MAX_NUMBER_LINE_BYTES) {
-      throw new UsageError(`${this.label}:${this.line + 1}: the line is longer than ${MAX_NUMBER_LINE_BYTES} bytes`, {
+      throw new UsageError(`${this.label}:${this.line + 1}: the line is longer than 1 KiB`, {
         hint: 'expected one phone number a line, or a CSV with a phone_number column',
       });
     }
