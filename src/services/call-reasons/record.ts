@@ -133,7 +133,7 @@ function phone(value: string): string | undefined {
 /** Epoch-ms fast path; ISO-8601 and relative forms through util/time. Returns a message on failure. */
 function time(value: string, now: number): number | string {
   const n = value.length;
-  if (n >= 12 && n <= 16) {
+  if (n >= 12 && n <= 15) {
     let ms = 0;
     let i = 0;
     for (; i < n; i += 1) {

@@ -209,7 +209,7 @@ export function recordTooLong(label: string, line: number): UsageError {
 
 function csvProblem(error: CsvError, label: string, line: number): UsageError {
   // csv-parse quotes the offending field in its message: keep the message short whatever the field.
-  return new UsageError(`${label}: line ${line}: not a readable CSV: ${escapeText(error.message, 200)}`, {
+  return new UsageError(`${label} is not a readable CSV: line ${line}: ${escapeText(error.message, 200)}`, {
     details: { csv_code: error.code },
   });
 }
