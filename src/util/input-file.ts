@@ -49,8 +49,8 @@ export const SNIFF_BYTES = 4096;
 
 /**
  * What the first bytes of a file say it is, when that is not UTF-8 (or ASCII) text: UTF-16 or
- * UTF-32 (with or without a byte-order mark), or binary (NUL bytes in no text pattern). undefined
- * for text. A UTF-8 BOM is text.
+ * UTF-32 (with or without a byte-order mark), or binary (many NULs, control bytes or bytes that
+ * are not UTF-8). undefined for text; a UTF-8 BOM is text.
  */
 export function nonTextKind(head: Uint8Array): string | undefined {
   const b = head.subarray(0, SNIFF_BYTES);
@@ -66,12 +66,44 @@ export function nonTextKind(head: Uint8Array): string | undefined {
       else oddNul += 1;
     }
   }
-  if (evenNul + oddNul === 0) return undefined;
   // ASCII in UTF-16 puts a NUL in every other byte: odd positions for little-endian, even for big.
   const pairs = Math.floor(b.length / 2);
   if (pairs > 0 && oddNul >= pairs * 0.3 && evenNul <= pairs * 0.02) return 'UTF-16 (little-endian) text without a byte-order mark';
   if (pairs > 0 && evenNul >= pairs * 0.3 && oddNul <= pairs * 0.02) return 'UTF-16 (big-endian) text without a byte-order mark';
-  return 'not a text file (it has NUL bytes)';
+  // A stray NUL or a few bytes that are not UTF-8 are the text's problem, reported at their line;
+  // many of them (executables, compressed or random data) make it a binary file.
+  const nul = evenNul + oddNul;
+  if ((nul >= 8 && nul > b.length / 100) || unlikelyTextBytes(b) > b.length * 0.3) return 'not a text file (binary data)';
+  return undefined;
+}
+
+/** Control bytes other than tab, line breaks and ESC, plus bytes that break UTF-8 sequences. */
+function unlikelyTextBytes(b: Uint8Array): number {
+  let count = 0;
+  let i = 0;
+  while (i < b.length) {
+    const byte = b[i]!;
+    if (byte < 0x80) {
+      if (byte < 0x20 && byte !== 9 && byte !== 10 && byte !== 11 && byte !== 12 && byte !== 13 && byte !== 27) count += 1;
+      i += 1;
+      continue;
+    }
+    const length = byte >= 0xc2 && byte <= 0xdf ? 2 : byte >= 0xe0 && byte <= 0xef ? 3 : byte >= 0xf0 && byte <= 0xf4 ? 4 : 0;
+    if (length === 0) {
+      count += 1;
+      i += 1;
+      continue;
+    }
+    if (i + length > b.length) break; // cut off by the end of the sample
+    let ok = true;
+    for (let k = 1; k < length; k += 1) if ((b[i + k]! & 0xc0) !== 0x80) ok = false;
+    if (ok) i += length;
+    else {
+      count += 1;
+      i += 1;
+    }
+  }
+  return count;
 }
 
 /** The usage error for a file nonTextKind recognised. */

@@ -270,10 +270,16 @@ describe('CSV input', () => {
     expect((await rejection(rowsOf(Buffer.from(text, 'utf16le')))).message).toMatch(/is UTF-16 \(little-endian\) text without/);
     expect((await rejection(rowsOf(Buffer.concat([Buffer.from([0xfe, 0xff]), be])))).message).toMatch(/is UTF-16 \(big-endian\) text, not UTF-8/);
     expect((await rejection(rowsOf(Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 0x2c, 0x0a])))).message).toMatch(
-      /is not a text file \(it has NUL bytes\)/,
+      /is not a text file \(binary data\)/,
     );
     expect(nonTextKind(Buffer.from([0xff, 0xfe, 0, 0, 0x61, 0, 0, 0]))).toBe('UTF-32 text');
     expect(nonTextKind(Buffer.from(`\ufeff${text}`))).toBeUndefined();
+    // a stray NUL or a Latin-1 byte is reported at its line, not as a binary file
+    expect(nonTextKind(Buffer.from(`${text}911234567890,9198\u0000\n`))).toBeUndefined();
+    expect(nonTextKind(Buffer.concat([Buffer.from(text), Buffer.from('Jos\u00e9 Ba\u00f1o\n', 'latin1')]))).toBeUndefined();
+    const random = Buffer.alloc(4096);
+    for (let i = 0; i < random.length; i += 1) random[i] = (i * 7919 + 13) % 251;
+    expect(nonTextKind(random)).toBe('not a text file (binary data)');
   });
 
   it('path errors name the path instead of being a bug', async () => {

@@ -82,12 +82,20 @@ class SpoolCheck extends Transform {
  * Copies `source` (named `label` in messages) to a private temporary file. An abort of `signal`
  * (Ctrl-C, SIGTERM) stops the copy at once, even while the producer is silent, and removes it.
  */
-export async function spoolInput(source: NodeJS.ReadableStream, label: string, signal: AbortSignal): Promise<Spool> {
+export async function spoolInput(
+  source: NodeJS.ReadableStream,
+  label: string,
+  signal: AbortSignal,
+  note?: (message: string) => void,
+): Promise<Spool> {
   const dir = mkdtempSync(path.join(tmpdir(), 'tcb-upload-'));
   const file = path.join(dir, 'stdin.csv');
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
   try {
-    await pipeline(source, new SpoolCheck(label), createWriteStream(file, { mode: 0o600 }), { signal });
+    const copying = pipeline(source, new SpoolCheck(label), createWriteStream(file, { mode: 0o600 }), { signal });
+    // Said once the copy exists and is under way.
+    note?.(`reading ${label} into a temporary file (an upload reads its input twice)`);
+    await copying;
   } catch (error) {
     cleanup();
     if (signal.aborted) throw new InterruptedError(`interrupted while reading ${label}: nothing was sent`);

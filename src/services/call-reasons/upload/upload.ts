@@ -59,8 +59,7 @@ export async function runUpload(ctx: CommandContext, options: UploadOptions, eve
     /** How messages name the input. */
     const label = options.file === '-' ? 'stdin' : options.file;
     if (file === '-') {
-      events.note?.('reading stdin into a temporary file (an upload reads its input twice)');
-      spool = await spoolInput(options.stdin ?? process.stdin, label, interruption.signal);
+      spool = await spoolInput(options.stdin ?? process.stdin, label, interruption.signal, events.note);
       file = spool.file;
     } else {
       let stat;
@@ -72,8 +71,7 @@ export async function runUpload(ctx: CommandContext, options: UploadOptions, eve
       if (stat.isDirectory()) throw new UsageError(`cannot read ${file}: it is a directory, not a CSV file`);
       // A pipe or a device (`<(command)`, /dev/stdin) can be read only once: copy it like stdin.
       if (!stat.isFile()) {
-        events.note?.(`reading ${file} into a temporary file (it is not a regular file)`);
-        spool = await spoolInput(createReadStream(file), label, interruption.signal);
+        spool = await spoolInput(createReadStream(file), label, interruption.signal, events.note);
         file = spool.file;
       }
     }
