@@ -47,13 +47,17 @@ export function hasInvisible(value: string): boolean {
 
 /**
  * What is wrong with the characters of a text value, or undefined: bytes that were not UTF-8
- * (decoded as U+FFFD) or a control character (NUL, BEL, ESC, tab, line breaks…).
+ * (decoded as U+FFFD) or a control character (NUL, BEL, ESC…; also tab and line breaks unless
+ * `allowWhitespace`).
  */
-export function characterProblem(value: string): string | undefined {
+export function characterProblem(value: string, options: { allowWhitespace?: boolean } = {}): string | undefined {
   for (let i = 0; i < value.length; i += 1) {
     const c = value.charCodeAt(i);
     if (c === 0xfffd) return 'is not valid UTF-8';
-    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return `has a control character (${escapeChar(value[i]!)})`;
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) {
+      if (options.allowWhitespace && (c === 9 || c === 10 || c === 13)) continue;
+      return `has a control character (${escapeChar(value[i]!)})`;
+    }
   }
   return undefined;
 }

@@ -87,7 +87,8 @@ describe('batch status', () => {
   });
 
   it('--wait polls until the batches complete', async () => {
-    config().batchDelayMs = 1500;
+    // Long enough for a second poll at the 1 s minimum interval.
+    config().batchDelayMs = 3000;
     const a = await createBatch(['55']);
     const b = await createBatch(['03', '55']);
     const polls = h.sandbox.counters().requests['cp-batch-v2-status'] ?? 0;

@@ -81,6 +81,9 @@ describe('values in messages', () => {
     expect(characterProblem('Acme\u0007Bank')).toBe('has a control character (\\u0007)');
     expect(characterProblem('Acme\u0000')).toBe('has a control character (\\u0000)');
     expect(characterProblem('Acme Bank – Grüße')).toBeUndefined();
+    expect(characterProblem('two\nlines')).toBe('has a control character (\\n)');
+    expect(characterProblem('two\r\nlines\t', { allowWhitespace: true })).toBeUndefined();
+    expect(characterProblem('two\u0000', { allowWhitespace: true })).toBe('has a control character (\\u0000)');
   });
 
   it('a phone number with a zero-width space shows it escaped', () => {

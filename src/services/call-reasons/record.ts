@@ -279,7 +279,8 @@ export function validateCallReason(input: CallReasonInput, options: ValidateOpti
   value = present(input.dynamic_label_name) ? clean(input.dynamic_label_name) : defaults.dynamic_label_name;
   if (present(value)) {
     const length = charLength(value);
-    const problem = characterProblem(value);
+    // Only the length is documented for label names: tabs and line breaks pass, other controls do not.
+    const problem = characterProblem(value, { allowWhitespace: true });
     if (problem) errors = push(errors, 'dynamic_label_name', `dynamic_label_name ${problem}`);
     else if (length < LABEL_NAME_MIN || length > LABEL_NAME_MAX) {
       errors = push(errors, 'dynamic_label_name', `dynamic_label_name must be ${LABEL_NAME_MIN}-${LABEL_NAME_MAX} characters (has ${length})`);
