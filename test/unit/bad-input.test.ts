@@ -266,6 +266,15 @@ describe('CSV input', () => {
     expect((await rejection(rowsOf(openQuote))).message).toMatch(/: line 2: the record is longer than 64 KiB$/);
   });
 
+  it('stops reading at the first chunk where an open record passes 64 KiB, not at the end of the file', async () => {
+    const file = path.join(workDir(), 'commas.csv');
+    writeFileSync(file, `a,b\n${','.repeat(8 * 1024 * 1024)}`);
+    let chunks = 0;
+    const error = await rejection(readCsv(file, { onHeader: () => {}, onRow: () => {}, afterChunk: () => void (chunks += 1) }));
+    expect(error.message).toMatch(/: line 2: the record is longer than 64 KiB$/);
+    expect(chunks).toBeLessThanOrEqual(2);
+  });
+
   it('names UTF-16 (with or without a byte-order mark), UTF-32 and binary files', async () => {
     const text = 'caller_number,receiver_number\n911234567890,919876543210\n';
     const be = Buffer.from(text, 'utf16le').swap16();
