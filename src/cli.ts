@@ -21,6 +21,12 @@ export type FieldArgument = { flag: '-f' | '-F'; text: string; order: number };
 /** Set by the running command, so the top level reports errors in the right format. */
 export const invocation: { context?: CommandContext } = {};
 
+/**
+ * What commander writes to stderr (the help of a group run without a subcommand), held back so the
+ * top level can answer with the JSON error envelope instead when a JSON format was asked for.
+ */
+export const heldStderr: string[] = [];
+
 function lazy(load: () => Promise<CommandModule>) {
   return async (...actionArgs: unknown[]) => {
     const command = actionArgs[actionArgs.length - 1] as Command;
@@ -57,7 +63,7 @@ export function buildProgram(): Command {
   const program = new CommandClass('tcb')
     // Errors become UsageError (exit 2) at the top level, in the error envelope.
     .exitOverride()
-    .configureOutput({ outputError: () => {} })
+    .configureOutput({ outputError: () => {}, writeErr: (text) => heldStderr.push(text) })
     .description('Administer a Truecaller for Business account through the Verified Business API')
     .version(readVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')

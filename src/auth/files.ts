@@ -1,3 +1,4 @@
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -23,6 +24,17 @@ export function configLocationError(error: unknown, file: string): unknown {
     return new UsageError(`${file} is not valid JSON: ${error.message}`, { hint: `fix or remove ${file}`, cause: error });
   }
   return error;
+}
+
+/** Why `dir` cannot be created or written (an error code such as EACCES), or undefined when it can. */
+export function unwritableDirReason(dir: string): string | undefined {
+  try {
+    mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+    accessSync(dir, constants.W_OK);
+    return undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code ?? String(error);
+  }
 }
 
 /** Created owner-only; an existing directory is left as the user set it up. */

@@ -163,3 +163,32 @@ export class CachedTokenSource implements TokenSource {
         : Date.now() + 60_000;
   }
 }
+
+/**
+ * Tokens for one run only, when there is no usable place for the cache (a cron job whose HOME
+ * cannot be written): one token is created on first use and shared by every request of the run.
+ */
+export class RunTokenSource implements TokenSource {
+  private token: Promise<string> | undefined;
+
+  constructor(private readonly issue: () => Promise<IssuedToken>) {}
+
+  current(): Promise<string> {
+    this.token ??= this.issue().then(
+      (issued) => {
+        redactor.addSecret(issued.token);
+        return issued.token;
+      },
+      (error: unknown) => {
+        this.token = undefined;
+        throw error;
+      },
+    );
+    return this.token;
+  }
+
+  async renew(rejected: string): Promise<string> {
+    if ((await this.current()) === rejected) this.token = undefined;
+    return this.current();
+  }
+}

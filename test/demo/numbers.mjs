@@ -23,14 +23,14 @@ export async function tour({ run, say, sandbox, root }) {
   await run(['numbers', 'publish', '--feature-set', 'Collections', '919700000003'], { allowExit: [2] });
 
   say('Numbers from stdin (a CSV with a phone_number column), waiting until they are listed');
-  await run(['numbers', 'publish', '--feature-set', 'prio1', '--file', '-', '--wait', '--interval', '500ms'], {
+  await run(['numbers', 'publish', '--feature-set', 'prio1', '--file', '-', '--wait', '--interval', '1s'], {
     input: '\uFEFFname,phone_number\r\nAsha,+91 97000 00004\r\nRavi,+91 97000 00005\r\n',
   });
 
   say('Delist: --dry-run shows the request; without a terminal, --yes is required');
   await run(['numbers', 'delist', '--feature-set', 'prio1', '--dry-run', '919700000004']);
   await run(['numbers', 'delist', '--feature-set', 'prio1', '919700000004'], { allowExit: [2] });
-  await run(['numbers', 'delist', '--feature-set', 'prio1', '--yes', '--wait', '--interval', '500ms', '--format', 'json',
+  await run(['numbers', 'delist', '--feature-set', 'prio1', '--yes', '--wait', '--interval', '1s', '--format', 'json',
     '919700000004']);
   await run(['numbers', 'list', '--feature-set', 'prio1', '--all', '--format', 'table']);
 

@@ -87,11 +87,12 @@ describe('batch status', () => {
   });
 
   it('--wait polls until the batches complete', async () => {
-    config().batchDelayMs = 1500;
+    // Long enough for a second poll at the 1 s minimum interval.
+    config().batchDelayMs = 3000;
     const a = await createBatch(['55']);
     const b = await createBatch(['03', '55']);
     const polls = h.sandbox.counters().requests['cp-batch-v2-status'] ?? 0;
-    const res = await h.run(['batch', 'status', a, b, '--wait', '--interval', '0.2']);
+    const res = await h.run(['batch', 'status', a, b, '--wait', '--interval', '1']);
     expect(res.code).toBe(6);
     const body = JSON.parse(res.stdout);
     expect(body.map((x: { batch_id: string }) => x.batch_id)).toEqual([a, b]);
@@ -103,7 +104,7 @@ describe('batch status', () => {
   it('--wait gives up at --timeout with exit 7', async () => {
     config().batchDelayMs = 600_000;
     const id = await createBatch(['55']);
-    const res = await h.run(['batch', 'status', id, '--wait', '--interval', '0.2', '--timeout', '1', '--format', 'table']);
+    const res = await h.run(['batch', 'status', id, '--wait', '--interval', '1', '--timeout', '1', '--format', 'table']);
     expect(res.code).toBe(7);
     expect(res.stdout).toMatch(/pending/);
     const envelope = errorEnvelope(res.stderr) as ReturnType<typeof errorEnvelope> & { details?: { pending_batch_ids?: string[] } };
@@ -201,7 +202,7 @@ describe('batch status of an upload (--journal / --upload)', () => {
     await writeJournal(journalPath(h.configDir, sha, h.sandbox.url, h.sandbox.credentials.clientAccountId), csv, sha, [
       { id, state: 'accepted', first: 2, last: 2 },
     ]);
-    const res = await h.run(['batch', 'status', '--upload', csv, '--wait', '--interval', '0.2']);
+    const res = await h.run(['batch', 'status', '--upload', csv, '--wait', '--interval', '1']);
     expect(res.code).toBe(0);
     expect(JSON.parse(res.stdout)[0].data[0].status_info.status).toBe('success');
   });

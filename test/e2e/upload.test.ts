@@ -325,7 +325,7 @@ line label",Delivery window today`,
     const failing: Record<number, string> = { 3: '01', 7: '02', 12: '04' };
     const file = writeCsv(dir, 'w.csv', rows(15, { failing: (i) => failing[i] }));
     const report = path.join(dir, 'out', 'failed.csv');
-    const result = await h.run(['call-reason', 'upload', file, '--rate-limit', FAST, '--batch-size', '4', '--wait', '--interval', '0.1', '--report', report, '--json']);
+    const result = await h.run(['call-reason', 'upload', file, '--rate-limit', FAST, '--batch-size', '4', '--wait', '--interval', '1', '--report', report, '--json']);
     expect(result.code).toBe(6);
     expect(errorEnvelope(result.stderr).code).toBe('partial_failure');
     const summary = JSON.parse(result.stdout);
@@ -350,7 +350,7 @@ line label",Delivery window today`,
     const failing: Record<number, string> = { 0: '03', 5: '01' };
     const file = writeCsv(dir, 'r.csv', rows(8, { failing: (i) => failing[i] }));
     const report = path.join(dir, 'failed.csv');
-    const result = await h.run(['call-reason', 'upload', file, '--rate-limit', FAST, '--batch-size', '4', '--wait', '--interval', '0.1', '--report', report, '--json']);
+    const result = await h.run(['call-reason', 'upload', file, '--rate-limit', FAST, '--batch-size', '4', '--wait', '--interval', '1', '--report', report, '--json']);
     expect(result.code).toBe(6);
     const lines = readFileSync(report, 'utf8').trim().split('\n').slice(1);
     expect(lines.map((l) => [l.split(',')[0], l.split(',')[3]])).toEqual([
@@ -363,7 +363,7 @@ line label",Delivery window today`,
     const h = await start();
     callReasonSandbox(h.sandbox.state).config.batchDelayMs = 100;
     const file = writeCsv(workDir(), 'v1.csv', rows(12, { failing: (i) => (i === 4 ? '03' : undefined) }));
-    const result = await h.run(['call-reason', 'upload', file, '--api', 'v1', '--rate-limit', '10/s', '--batch-size', '5', '--wait', '--interval', '0.1', '--json']);
+    const result = await h.run(['call-reason', 'upload', file, '--api', 'v1', '--rate-limit', '10/s', '--batch-size', '5', '--wait', '--interval', '1', '--json']);
     expect(result.code).toBe(6);
     const summary = JSON.parse(result.stdout);
     expect(summary).toMatchObject({ api: 'v1', records_accepted: 12, batches_sent: 3 });

@@ -104,8 +104,14 @@ export function parseExportOptions(
   const sinceLast = Boolean(opts.sinceLast);
   const from = timeOption(opts.from, '--from', now);
   const to = timeOption(opts.to, '--to', now);
-  if (from !== undefined && to !== undefined && from > to) {
-    throw new UsageError(`--from (${formatIso(from)}) is after --to (${formatIso(to)})`, { field: 'from' });
+  // Checked before anything is sent; --to defaults to now, so a --from in the future is refused too.
+  if (from !== undefined && from > (to ?? now)) {
+    throw new UsageError(
+      to === undefined
+        ? `--from (${formatIso(from)}) is in the future; --to defaults to now (${formatIso(now)})`
+        : `--from (${formatIso(from)}) is after --to (${formatIso(to)})`,
+      { field: 'from' },
+    );
   }
   if (source === 'api' && from === undefined && !sinceLast) {
     throw new UsageError('--from is required', {
