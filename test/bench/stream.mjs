@@ -60,6 +60,8 @@ export async function bench({ report }) {
     let stderr = '';
     let rest = '';
     let acked = 0;
+    const problems = {};
+    let problemBatches = 0;
     child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk));
     child.stdout.setEncoding('utf8').on('data', (chunk) => {
       const now = Date.now() - started;
@@ -67,7 +69,12 @@ export async function bench({ report }) {
       rest = parts.pop();
       for (const part of parts) {
         const ack = JSON.parse(part);
-        if (ack.status !== 'accepted') throw new Error(`unexpected acknowledgement ${part}`);
+        if (ack.status !== 'accepted') {
+          // Reported, never resent: counted, and excluded from the latency figures.
+          problems[ack.status] = (problems[ack.status] ?? 0) + ack.records;
+          problemBatches += 1;
+          continue;
+        }
         ackTimes.push(now);
         acked += ack.records;
         for (let line = ack.first_line; line <= ack.last_line; line += 1) {
@@ -97,10 +104,12 @@ export async function bench({ report }) {
     child.stdin.end();
     const code = await exited;
     const rss = /MAXRSS_KB=(\d+)/.exec(stderr);
-    if (code !== 0 || !rss) throw new Error(`tcb call-reason stream exited ${code}:\n${stderr.slice(-2000)}`);
+    const unanswered = Object.values(problems).reduce((n, v) => n + v, 0);
+    if (!rss || (code !== 0 && !(code === 6 && unanswered > 0))) throw new Error(`tcb call-reason stream exited ${code}:\n${stderr.slice(-2000)}`);
     const counters = sandbox.counters();
-    if (acked !== LINES || counters.extra.recordsReceived !== LINES || (counters.extra.duplicateRecordsReceived ?? 0) !== 0) {
-      throw new Error(`acknowledged ${acked}, sandbox received ${counters.extra.recordsReceived} records (${counters.extra.duplicateRecordsReceived ?? 0} duplicates) of ${LINES}`);
+    // Every line is answered once; accepted ones arrived; none arrived twice (uncertain ones may have arrived once).
+    if (acked + unanswered !== LINES || counters.extra.recordsReceived < acked || (counters.extra.duplicateRecordsReceived ?? 0) !== 0) {
+      throw new Error(`accepted ${acked} + ${JSON.stringify(problems)} of ${LINES}; sandbox received ${counters.extra.recordsReceived} records (${counters.extra.duplicateRecordsReceived ?? 0} duplicates)`);
     }
     // From the warm-up's ack to the last one: the requests of the flood.
     const spanMs = ackTimes[ackTimes.length - 1] - ackTimes[0];
@@ -112,6 +121,8 @@ export async function bench({ report }) {
       'achieved requests/min': perMinute.toFixed(1),
       'achieved / allowed (goal ≥ 0.98)': (perMinute / LIMIT_PER_MIN).toFixed(3),
       '429 responses (goal 0)': counters.rateLimited,
+      'batches not accepted (uncertain/failed, never resent)': `${problemBatches}${problemBatches ? ` ${JSON.stringify(problems)}` : ''}`,
+      'duplicates received': counters.extra.duplicateRecordsReceived ?? 0,
       'peak RSS (MB, goal ≤ 150)': (Number(rss[1]) / 1024).toFixed(1),
       'line → ack p50 (ms)': Math.round(percentile(sorted, 50)),
       [`line → ack p99 (ms, goal ≤ ${MAX_LATENCY_MS + intervalMs})`]: Math.round(percentile(sorted, 99)),

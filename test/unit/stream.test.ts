@@ -289,6 +289,24 @@ describe('CallReasonStream', () => {
     expect(acks.filter((a) => a.status === 'unsent').length).toBeGreaterThan(0);
   });
 
+  it('requests that were out together and fail together (a burst of resets) count as one incident', async () => {
+    const source = new PassThrough();
+    const { held, transport } = heldTransport();
+    const { stream, acks } = engine(transport, { batchSize: 1, maxBufferedRecords: 100 });
+    const running = stream.run(source);
+    source.write(Array.from({ length: 4 }, (_, i) => `${line(i + 1)}\n`).join(''));
+    await settle();
+    for (const request of held.slice(0, 4)) request.hooks.onSend();
+    for (const request of held.slice(0, 3)) request.reject(new TransientError('ECONNRESET', { details: { outcome: 'unknown' } }));
+    await settle();
+    held[3]!.resolve('b4');
+    source.end();
+    const result = await running;
+    expect(result.fatal).toBeUndefined();
+    expect(result.end).toBe('eof');
+    expect(acks.map((a) => a.status)).toEqual(['uncertain', 'uncertain', 'uncertain', 'accepted']);
+  });
+
   it('invalid lines are reported by number and skipped; relative default times count from each record', async () => {
     const source = new PassThrough();
     const { held, transport } = heldTransport();

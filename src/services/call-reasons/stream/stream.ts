@@ -26,7 +26,10 @@ export interface StreamOptions {
   /** Reading pauses while more records than this wait to be sent. */
   maxBufferedRecords: number;
   maxLineBytes?: number;
-  /** Consecutive batches (or records) with an unknown or failed outcome after which the stream stops. */
+  /**
+   * Failed or unknown outcomes in a row (requests sent together count once) after which the
+   * stream stops (default 3).
+   */
   maxConsecutiveProblems?: number;
   now?: () => number;
 }
@@ -101,6 +104,8 @@ type Work = { kind: 'batch'; batch: PendingBatch } | { kind: 'record'; line: num
 interface Request {
   work: Work;
   sent: boolean;
+  /** Order of its first send among all requests (0 until sent). */
+  sendSeq: number;
   /** Launched, not yet past the rate limiter. */
   waiting: boolean;
   abandoned: boolean;
@@ -133,6 +138,9 @@ export class CallReasonStream {
   private halted = false;
   private fatal: TcbError | undefined;
   private consecutiveProblems = 0;
+  private sendSeq = 0;
+  /** sendSeq when the last problem was seen: requests sent before it belong to the same incident. */
+  private problemMark = 0;
   private readonly counts: Omit<StreamStats, 'buffered' | 'inFlight'> = {
     linesRead: 0,
     recordsIn: 0,
@@ -339,7 +347,7 @@ export class CallReasonStream {
   }
 
   private launch(work: Work): void {
-    const request: Request = { work, sent: false, waiting: true, abandoned: false, controller: new AbortController() };
+    const request: Request = { work, sent: false, sendSeq: 0, waiting: true, abandoned: false, controller: new AbortController() };
     this.inFlight.add(request);
     this.waitingForSlot += 1;
     const hooks: SendHooks = {
@@ -347,6 +355,10 @@ export class CallReasonStream {
       onSend: () => {
         if (request.abandoned) throw new Abandoned();
         this.passedLimiter(request);
+        if (!request.sent) {
+          this.sendSeq += 1;
+          request.sendSeq = this.sendSeq;
+        }
         request.sent = true;
         this.counts.requests += 1;
       },
@@ -410,11 +422,14 @@ export class CallReasonStream {
     }
     const uncertain = outcomeUnknown(error) || (!(error instanceof TcbError) && request.sent);
     this.report(work, uncertain ? 'uncertain' : 'failed', message(error));
-    this.consecutiveProblems += 1;
+    // Requests that were already out when the previous problem was seen (a burst of connection
+    // resets, say) count as one incident; the stream stops after several incidents in a row.
+    if (request.sendSeq === 0 || request.sendSeq > this.problemMark) this.consecutiveProblems += 1;
+    this.problemMark = this.sendSeq;
     const limit = this.options.maxConsecutiveProblems ?? 3;
     if (this.consecutiveProblems >= limit) {
       this.fail(
-        new TransientError(`${this.consecutiveProblems} requests in a row failed or had an unknown outcome; stopped reading`, {
+        new TransientError(`requests failed or had an unknown outcome ${this.consecutiveProblems} times in a row; stopped reading`, {
           code: 'stream_stopped',
           hint: 'the API seems unwell: the acknowledgements on stdout say which lines were accepted; resend the rest later',
         }),
