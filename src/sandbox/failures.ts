@@ -10,6 +10,10 @@ export interface PlannedFailure {
   body: unknown;
   retryAfterSeconds: number | undefined;
   mode: FailureMode;
+  /** Matching requests still to let through before this failure applies. */
+  after: number;
+  /** Extra response headers (e.g. an X-Request-Id that echoes something). */
+  headers: Record<string, string>;
 }
 
 export class InjectionError extends Error {}
@@ -40,6 +44,11 @@ export function planFailure(input: unknown, knownEndpoints: ReadonlySet<string>)
   if (typeof mode !== 'string' || !MODES.includes(mode as FailureMode)) {
     throw new InjectionError(`mode must be one of: ${MODES.join(', ')}`);
   }
+  const { after = 0, headers = {} } = failure;
+  if (typeof after !== 'number' || !Number.isInteger(after) || after < 0) throw new InjectionError('after must be a whole number ≥ 0');
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers) || Object.values(headers).some((v) => typeof v !== 'string')) {
+    throw new InjectionError('headers must be an object of header names to string values');
+  }
   return {
     endpoint,
     status,
@@ -47,6 +56,8 @@ export function planFailure(input: unknown, knownEndpoints: ReadonlySet<string>)
     body: failure.body !== undefined ? failure.body : defaultBodyForStatus(status, retryAfterSeconds),
     retryAfterSeconds,
     mode: mode as FailureMode,
+    after,
+    headers: { ...(headers as Record<string, string>) },
   };
 }
 
@@ -57,9 +68,17 @@ export class FailureInjector {
     this.queue.push(failure);
   }
 
-  /** Takes one use of the first failure aimed at this endpoint, if any. */
+  /**
+   * Takes one use of the first failure aimed at this endpoint that is due. Every failure still
+   * counting down its `after` counts this request.
+   */
   take(endpointId: string): PlannedFailure | undefined {
-    const index = this.queue.findIndex((f) => f.endpoint === endpointId || f.endpoint === '*');
+    let index = -1;
+    this.queue.forEach((f, i) => {
+      if (f.endpoint !== endpointId && f.endpoint !== '*') return;
+      if (f.after > 0) f.after -= 1;
+      else if (index === -1) index = i;
+    });
     if (index === -1) return undefined;
     const failure = this.queue[index]!;
     failure.remaining -= 1;
@@ -85,5 +104,7 @@ export function randomServiceUnavailable(): PlannedFailure {
     body: slugBody('service-unavailable', 'service temporarily unavailable, please retry'),
     retryAfterSeconds: undefined,
     mode: 'respond',
+    after: 0,
+    headers: {},
   };
 }

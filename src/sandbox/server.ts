@@ -20,6 +20,10 @@ import type { SandboxControls } from './control.js';
 import { BodyTooLargeError, readBody, writeResponse } from './http-io.js';
 import { slugResponse } from './errors.js';
 import { SEED_FULL_ACCESS_KEY, SEED_RESTRICTED_KEY, SEED_CLIENT_ACCOUNT_ID } from './seed.js';
+import { RequestHolds, RequestWatch, planHold } from './holds.js';
+import { expireTokens } from './auth.js';
+import { completeBatches } from './routes/call-reasons.js';
+import { finishNumberChanges } from './routes/numbers.js';
 
 export type {
   AccessArea,
@@ -36,6 +40,7 @@ export type {
   SandboxOptions,
 } from './types.js';
 export type { SandboxState } from './state.js';
+export type { Hold, HoldInfo, HoldSpec } from './holds.js';
 export { describeSandbox } from './describe.js';
 
 export async function startSandbox(options: SandboxOptions = {}): Promise<SandboxHandle> {
@@ -44,6 +49,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const state = createState();
   const counters = createCounters();
   const injector = new FailureInjector();
+  const holds = new RequestHolds();
+  const watch = new RequestWatch(counters);
   const router = new Router(routes);
   const endpointIds = router.endpointIds();
   let url = '';
@@ -54,6 +61,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     counters,
     injector,
     rateLimiter: new SlidingWindowLimiter(),
+    holds,
+    watch,
     knobs: () => knobs,
     baseUrl: () => url,
   };
@@ -73,9 +82,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return { ...planned };
     },
     pendingFailures: () => injector.pending(),
+    hold: (spec) => holds.add(planHold(spec, endpointIds)).info(),
+    holds: () => holds.list(),
+    release: (id) => holds.release(id),
+    expireTokens: () => expireTokens(state, Date.now()),
+    completeBatches: (batchId) => completeBatches(state, Date.now(), batchId),
+    finishNumberChanges: (failed) => finishNumberChanges(state, Date.now(), failed),
     reset: () => {
       resetCounters(counters);
       injector.clear();
+      holds.release();
     },
   };
 
@@ -91,7 +107,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     }
 
     if (knobs.latencyMs > 0) await sleep(knobs.latencyMs);
-    const outcome = await handleApiRequest(runtime, { method, url: requestUrl, headers: req.headers, rawBody });
+    const hangUp = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) hangUp.abort();
+    });
+    const outcome = await handleApiRequest(runtime, { method, url: requestUrl, headers: req.headers, rawBody, signal: hangUp.signal });
+    if (outcome.kind === 'gone') return;
     if (outcome.kind === 'drop') {
       bumpExtra(counters, 'droppedConnections');
       req.socket.destroy();
@@ -134,8 +155,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     inject: (failure: InjectedFailure) => {
       controls.inject(failure);
     },
+    hold: (spec) => holds.add(planHold(spec, endpointIds)),
+    whenRequests: (endpoint, count) => watch.until(endpoint, count),
+    expireTokens: controls.expireTokens,
     state,
     close: () => {
+      // Held requests would keep their connections, and close(), open.
+      holds.release();
       closing ??= new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
         // Keep-alive sockets would otherwise hold close() open.

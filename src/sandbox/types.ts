@@ -3,6 +3,7 @@
 // they never depend on the server wiring.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { SandboxState, ApiKeyRecord, TokenRecord } from './state.js';
+import type { Hold, HoldSpec } from './holds.js';
 
 export interface SandboxKnobs {
   /** Lifetime of a newly issued token (the API documents 60 minutes). */
@@ -69,6 +70,10 @@ export interface InjectedFailure {
    * failure anyway (the client cannot know whether the work happened).
    */
   mode?: FailureMode;
+  /** Matching requests to let through before this failure applies (default 0). */
+  after?: number;
+  /** Extra headers on the failure response. */
+  headers?: Record<string, string>;
 }
 
 export interface SandboxHandle {
@@ -82,6 +87,12 @@ export interface SandboxHandle {
   counters(): SandboxCounters;
   configure(patch: Partial<SandboxKnobs>): SandboxKnobs;
   inject(failure: InjectedFailure): void;
+  /** Holds matching requests (unprocessed) until the hold is released. */
+  hold(spec: HoldSpec): Hold;
+  /** Resolves once the endpoint has been requested `count` times in all (counters.requests). */
+  whenRequests(endpoint: string, count: number): Promise<void>;
+  /** Every issued token expires now: the next request with one is answered 401. Returns how many. */
+  expireTokens(): number;
   state: SandboxState;
   close(): Promise<void>;
 }
