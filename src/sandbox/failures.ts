@@ -30,7 +30,7 @@ export function planFailure(input: unknown, knownEndpoints: ReadonlySet<string>)
     throw new InjectionError('failure must be a JSON object');
   }
   const failure = input as Partial<Record<keyof InjectedFailure, unknown>>;
-  const { endpoint, status = 503, count = 1, retryAfterSeconds, mode = 'respond' } = failure;
+  const { endpoint, status = 503, count = 1, retryAfterSeconds, mode = 'respond', after = 0 } = failure;
   if (typeof endpoint !== 'string' || (endpoint !== '*' && !knownEndpoints.has(endpoint))) {
     throw new InjectionError(`endpoint must be "*" or one of: ${[...knownEndpoints].join(', ')}`);
   }
@@ -44,8 +44,10 @@ export function planFailure(input: unknown, knownEndpoints: ReadonlySet<string>)
   if (typeof mode !== 'string' || !MODES.includes(mode as FailureMode)) {
     throw new InjectionError(`mode must be one of: ${MODES.join(', ')}`);
   }
-  const { after = 0, headers = {} } = failure;
-  if (typeof after !== 'number' || !Number.isInteger(after) || after < 0) throw new InjectionError('after must be a whole number ≥ 0');
+  if (!(typeof after === 'number' && Number.isInteger(after) && after >= 0)) {
+    throw new InjectionError('after must be a non-negative integer');
+  }
+  const headers = failure.headers ?? {};
   if (typeof headers !== 'object' || headers === null || Array.isArray(headers) || Object.values(headers).some((v) => typeof v !== 'string')) {
     throw new InjectionError('headers must be an object of header names to string values');
   }
@@ -70,20 +72,19 @@ export class FailureInjector {
 
   /**
    * Takes one use of the first failure aimed at this endpoint that is due. Every failure still
-   * counting down its `after` counts this request.
+   * letting requests through (`after`) counts this request, whether or not another one answers it.
    */
   take(endpointId: string): PlannedFailure | undefined {
-    let index = -1;
-    this.queue.forEach((f, i) => {
-      if (f.endpoint !== endpointId && f.endpoint !== '*') return;
-      if (f.after > 0) f.after -= 1;
-      else if (index === -1) index = i;
-    });
-    if (index === -1) return undefined;
-    const failure = this.queue[index]!;
-    failure.remaining -= 1;
-    if (failure.remaining === 0) this.queue.splice(index, 1);
-    return failure;
+    let chosen: PlannedFailure | undefined;
+    for (const failure of this.queue) {
+      if (failure.endpoint !== endpointId && failure.endpoint !== '*') continue;
+      if (failure.after > 0) failure.after -= 1;
+      else chosen ??= failure;
+    }
+    if (!chosen) return undefined;
+    chosen.remaining -= 1;
+    if (chosen.remaining === 0) this.queue.splice(this.queue.indexOf(chosen), 1);
+    return chosen;
   }
 
   pending(): PlannedFailure[] {

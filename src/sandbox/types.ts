@@ -70,9 +70,12 @@ export interface InjectedFailure {
    * failure anyway (the client cannot know whether the work happened).
    */
   mode?: FailureMode;
-  /** Matching requests to let through before this failure applies (default 0). */
+  /**
+   * Let this many matching requests through first (default 0): aims the failure at one
+   * request, e.g. `after: 2` answers the third batch POST.
+   */
   after?: number;
-  /** Extra headers on the failure response. */
+  /** Extra headers on the failure response (e.g. an X-Request-Id echoing something). */
   headers?: Record<string, string>;
 }
 
