@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'csv-parse/sync';
+import { stringify } from 'csv-stringify/sync';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startSandbox, type SandboxHandle } from '../../src/sandbox/server.js';
 import {
@@ -113,6 +114,33 @@ describe('tcb cmb export', () => {
     expect(errorEnvelope(broken.stderr).message).toContain('says it is JSON but is not');
   });
 
+  it('guards cells that a spreadsheet would run (= + - @ tab CR) in CSV, and quotes a CR (RFC 4180); JSON keeps them as they are', async () => {
+    const dangerous = ['=HYPERLINK("http://evil.example/x")', '+1+2', '-3+4', '@SUM(A1:A2)', '\t=1+1', '\r=1+1', 'plain'];
+    const download = stringify(
+      [CMB_LOG_COLUMNS, ...dangerous.map((value, i) => CMB_LOG_COLUMNS.map((column) => (column === 'request_id' ? `r-${i}` : column === 'cmb_config_name' ? value : '')))],
+      { record_delimiter: '\r\n', quoted: true },
+    );
+    configureLogs(h.sandbox.state, { downloadOverride: { contentType: 'text/csv', body: download } });
+    const range = ['--from', String(events[0]!.requestedAt), '--to', String(events[5]!.requestedAt)];
+
+    const csv = await h.run(['cmb', 'export', ...range, '--format', 'csv']);
+    expect(csv.code, csv.stderr).toBe(0);
+    // Read as RFC 4180 readers do: an unquoted CR ends a record.
+    const parsed = parse(csv.stdout, { columns: true, record_delimiter: ['\r\n', '\n', '\r'] }) as Record<string, string>[];
+    expect(parsed.map((r) => [r.request_id, r.cmb_config_name])).toEqual([
+      ['r-0', `'=HYPERLINK("http://evil.example/x")`],
+      ['r-1', "'+1+2"],
+      ['r-2', "'-3+4"],
+      ['r-3', "'@SUM(A1:A2)"],
+      ['r-4', "'\t=1+1"],
+      ['r-5', "'\r=1+1"],
+      ['r-6', 'plain'],
+    ]);
+
+    const json = await h.run(['cmb', 'export', ...range, '--json']);
+    expect((JSON.parse(json.stdout) as { cmb_config_name: string }[]).map((r) => r.cmb_config_name)).toEqual(dangerous);
+  });
+
   it('sends seconds with --time-unit s', async () => {
     const before = h.sandbox.counters().extra.logQueriesInSeconds ?? 0;
     const from = events[30]!.requestedAt;
@@ -140,7 +168,7 @@ describe('tcb cmb export', () => {
     expect(storage.counters().extra.logDownloadsWithAuthorization ?? 0).toBe(0);
   });
 
-  it('writes --output atomically and leaves no temporary file', async () => {
+  it('writes --output atomically: no temporary file left, and an existing file survives a failed run unchanged', async () => {
     const { dir, cleanup } = tempDir();
     try {
       const file = path.join(dir, 'cmb-2026.csv');
@@ -151,6 +179,26 @@ describe('tcb cmb export', () => {
       expect(result.stdout).toBe('');
       // csv from the extension.
       expect(csvRows(readFileSync(file, 'utf8')).map((r) => r.request_id)).toEqual(idsBetween(from, to));
+      expect(readdirSync(dir)).toEqual(['cmb-2026.csv']);
+
+      // A download that breaks after rows have been written leaves the existing file as it was.
+      const before = readFileSync(file, 'utf8');
+      const broken: Server = createServer((_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'text/csv' });
+        const rows = Array.from({ length: 2000 }, (_, i) => `id-${i},2026-05-01T00:00:00Z,91,fs,91,NA,NA,,,false,,CMBName`);
+        res.write(`${CMB_LOG_COLUMNS.join(',')}\n${rows.join('\n')}\n`, () => res.socket!.end());
+      });
+      await new Promise<void>((resolve) => broken.listen(0, '127.0.0.1', resolve));
+      try {
+        configureLogs(h.sandbox.state, { downloadHost: { url: `http://127.0.0.1:${(broken.address() as AddressInfo).port}`, state: storage.state } });
+        const failedRun = await h.run(['cmb', 'export', '--from', String(from), '--to', String(to), '--output', file]);
+        expect(failedRun.code, failedRun.stderr).toBe(5);
+      } finally {
+        configureLogs(h.sandbox.state, { downloadHost: undefined });
+        broken.closeAllConnections();
+        broken.close();
+      }
+      expect(readFileSync(file, 'utf8')).toBe(before);
       expect(readdirSync(dir)).toEqual(['cmb-2026.csv']);
 
       // A failed download leaves no file at all.
@@ -282,8 +330,10 @@ describe('tcb feedback export', () => {
     expect(all.code, all.stderr).toBe(0);
     const rows = csvRows(all.stdout);
     expect(rows).toHaveLength((responses.length - 10) * survey.questions.length);
-    // The formula-looking answer is guarded in CSV.
-    expect(all.stdout).not.toMatch(/,=HYPERLINK/);
+    // The formula-looking answer is guarded in CSV: the parsed cell starts with a quote.
+    const freeText = rows.filter((r) => r.question === 'Anything else?').map((r) => r.response);
+    expect(freeText).toContain(`'=HYPERLINK("http://example.com")`);
+    expect(freeText.filter((answer) => /^[=+\-@\t\r]/.test(answer!))).toEqual([]);
 
     const bounded = await h.run(['feedback', 'export', '--survey-id', survey.id, '--from', String(from), '--to', String(to), '--json']);
     const ids = new Set((JSON.parse(bounded.stdout) as { response_id: string }[]).map((r) => r.response_id));
