@@ -26,6 +26,8 @@ export interface HoldInfo {
   arrived: number;
   /** Requests caught and not yet released. */
   waiting: number;
+  /** Caught requests whose client hung up while they waited (they will never be processed). */
+  hungUp: number;
 }
 
 export class HoldError extends Error {}
@@ -54,8 +56,10 @@ export class Hold {
   private remaining: number;
   private after: number;
   private arrivedCount = 0;
+  private hungUpCount = 0;
   private readonly waiting: Array<() => void> = [];
   private readonly arrivalWaiters: Array<{ count: number; resolve: () => void }> = [];
+  private readonly hangUpWaiters: Array<{ count: number; resolve: () => void }> = [];
 
   constructor(
     readonly id: number,
@@ -80,7 +84,7 @@ export class Hold {
   }
 
   /** Called for a matching request: undefined lets it through, a promise holds it. */
-  catch(): Promise<void> | undefined {
+  catch(hangUp?: AbortSignal): Promise<void> | undefined {
     if (this.after > 0) {
       this.after -= 1;
       return undefined;
@@ -88,17 +92,22 @@ export class Hold {
     this.remaining -= 1;
     this.arrivedCount += 1;
     const held = new Promise<void>((resolve) => this.waiting.push(resolve));
-    for (const waiter of this.arrivalWaiters.filter((w) => this.arrivedCount >= w.count)) {
-      this.arrivalWaiters.splice(this.arrivalWaiters.indexOf(waiter), 1);
-      waiter.resolve();
-    }
+    hangUp?.addEventListener('abort', () => {
+      this.hungUpCount += 1;
+      wake(this.hangUpWaiters, this.hungUpCount);
+    });
+    wake(this.arrivalWaiters, this.arrivedCount);
     return held;
   }
 
   /** Resolves once `count` requests have been caught. */
   whenArrived(count = 1): Promise<void> {
-    if (this.arrivedCount >= count) return Promise.resolve();
-    return new Promise((resolve) => this.arrivalWaiters.push({ count, resolve }));
+    return waitFor(this.arrivalWaiters, this.arrivedCount, count);
+  }
+
+  /** Resolves once the clients of `count` caught requests have hung up. */
+  whenHungUp(count = 1): Promise<void> {
+    return waitFor(this.hangUpWaiters, this.hungUpCount, count);
   }
 
   /** Lets every caught request go on, and catches no more. Returns how many were waiting. */
@@ -110,7 +119,29 @@ export class Hold {
   }
 
   info(): HoldInfo {
-    return { id: this.id, endpoint: this.endpoint, remaining: this.remaining, after: this.after, arrived: this.arrivedCount, waiting: this.waiting.length };
+    return {
+      id: this.id,
+      endpoint: this.endpoint,
+      remaining: this.remaining,
+      after: this.after,
+      arrived: this.arrivedCount,
+      waiting: this.waiting.length,
+      hungUp: this.hungUpCount,
+    };
+  }
+}
+
+type Waiters = Array<{ count: number; resolve: () => void }>;
+
+function waitFor(waiters: Waiters, current: number, count: number): Promise<void> {
+  if (current >= count) return Promise.resolve();
+  return new Promise((resolve) => waiters.push({ count, resolve }));
+}
+
+function wake(waiters: Waiters, current: number): void {
+  for (const waiter of waiters.filter((w) => current >= w.count)) {
+    waiters.splice(waiters.indexOf(waiter), 1);
+    waiter.resolve();
   }
 }
 
@@ -129,10 +160,10 @@ export class RequestHolds {
    * Every matching hold sees the request in the order the holds were added; the first one that
    * catches it holds it. Resolves at once when none does.
    */
-  async pass(endpointId: string): Promise<boolean> {
+  async pass(endpointId: string, hangUp?: AbortSignal): Promise<boolean> {
     for (const hold of this.holds) {
       if (!hold.matches(endpointId)) continue;
-      const held = hold.catch();
+      const held = hold.catch(hangUp);
       if (held) {
         await held;
         this.prune();

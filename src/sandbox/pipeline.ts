@@ -97,7 +97,7 @@ export async function handleApiRequest(runtime: SandboxRuntime, request: ApiRequ
 
   // A held request is admitted but not processed until released; if its client hung up
   // meanwhile, it is never processed.
-  if ((await runtime.holds.pass(route.id)) && request.signal?.aborted) {
+  if ((await runtime.holds.pass(route.id, request.signal)) && request.signal?.aborted) {
     bumpExtra(counters, 'heldRequestsAbandoned');
     return { kind: 'gone' };
   }
