@@ -252,6 +252,7 @@ describe('tcb cmb export', () => {
   });
 
   it('--since-last exports each record exactly once, boundary records included', async () => {
+    expect.hasAssertions();
     const { dir, cleanup } = tempDir();
     const env = { TCB_CONFIG_DIR: dir };
     const ids = async (args: string[]) => {

@@ -400,6 +400,7 @@ describe('tcb foundation, end to end against the sandbox', () => {
 
   describe('help and usage', () => {
     it('every command has an example in its --help', async () => {
+      expect.hasAssertions();
       const commands = leafCommands();
       expect(commands.length).toBeGreaterThanOrEqual(7);
       const results = await Promise.all(commands.map((command) => runTcb([...command, '--help'])));
