@@ -51,6 +51,8 @@ export async function openAtomicFile(target: string, mode = 0o644): Promise<Atom
     async abort() {
       if (finished) return;
       finished = true;
+      // A write still in flight fails once the stream is gone; nobody needs that error now.
+      stream.on('error', () => {});
       stream.destroy();
       await rm(tempPath, { force: true });
       pending.delete(tempPath);
