@@ -47,7 +47,7 @@ export class CommandContext {
     readonly profile: StoredProfile | undefined,
   ) {
     this.profiles = new ProfileStore(settings.configDir);
-    this.tokenCache = new TokenCache(settings.configDir);
+    this.tokenCache = new TokenCache(settings.configDir, output);
   }
 
   /** Credentials by precedence env > profile; missing ones are an authentication failure (exit 3). */

@@ -23,6 +23,18 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   exitQuietlyOnClosedPipe();
   installInterruptHandlers();
   const program = buildProgram();
+  let settled = false;
+  // The event loop ran dry while the command still awaited something that can now never happen
+  // (a bug): say so and exit 1, rather than end silently with 0.
+  process.once('beforeExit', () => {
+    if (settled) return;
+    settled = true;
+    void report(new Error('the command stopped before it finished: it was waiting for something that can no longer happen'), program.opts()).then(
+      (code) => {
+        process.exitCode = code;
+      },
+    );
+  });
   try {
     await program.parseAsync(argv);
   } catch (error) {
@@ -52,6 +64,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     }
     process.exitCode = await report(error, program.opts());
   } finally {
+    settled = true;
     if (heldStderr.length > 0) process.stderr.write(heldStderr.splice(0).join(''));
   }
 }

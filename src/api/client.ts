@@ -184,7 +184,11 @@ export class ApiClient {
           token = await tokens!.renew(token!);
           continue;
         }
-        if (response.status === 429) limiter?.penalize(retryAfterMs);
+        if (response.status === 429 && limiter) {
+          const before = limiter.currentIntervalMs;
+          limiter.penalize(retryAfterMs);
+          this.log(`  slowing ${spec.endpoint} from ${perMinute(before)} to ${perMinute(limiter.currentIntervalMs)} requests/min`);
+        }
         const mapped = mapHttpError({
           status: response.status,
           body,
@@ -292,6 +296,11 @@ export class ApiClient {
   private log(message: string): void {
     this.options.logger.debug(message);
   }
+}
+
+/** A request spacing as a rate people read: "2970.3". */
+function perMinute(intervalMs: number): string {
+  return (60_000 / intervalMs).toFixed(1);
 }
 
 function isFetchAbort(error: unknown): boolean {

@@ -1,5 +1,5 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
@@ -65,6 +65,7 @@ export async function writePrivateJson(file: string, value: unknown): Promise<vo
     await chmod(temp, PRIVATE_FILE_MODE);
     await rename(temp, file);
   } catch (error) {
+    await rm(temp, { force: true });
     throw configLocationError(error, file);
   }
 }

@@ -49,7 +49,11 @@ export function isFresh(entry: CachedToken | undefined, now: number): entry is C
 export class TokenCache {
   readonly file: string;
 
-  constructor(readonly configDir: string) {
+  /** `log` hears (with --verbose) when another process holds the lock and this one waits. */
+  constructor(
+    readonly configDir: string,
+    private readonly log?: { debug(message: string): void },
+  ) {
     this.file = path.join(configDir, 'tokens.json');
   }
 
@@ -86,20 +90,23 @@ export class TokenCache {
     await ensurePrivateDir(this.configDir);
     // proper-lockfile tracks locks by the path given, so lock the cache file itself (it need not
     // exist: realpath is off) rather than the directory other modules may lock too.
-    const release = await lockfile.lock(this.file, {
-      lockfilePath: path.join(this.configDir, 'tokens.lock'),
-      realpath: false,
-      stale: 15_000,
-      retries: { retries: 200, factor: 1.2, minTimeout: 20, maxTimeout: 250, randomize: true },
-    }).catch((error: unknown) => {
-      if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
-        throw new TransientError(`the token cache ${this.file} stayed locked by another tcb process`, {
-          code: 'token_cache_locked',
-          hint: 'try again; a crashed process leaves a stale lock that expires after 15 s',
-        });
-      }
-      throw configLocationError(error, this.file);
-    });
+    const options = { lockfilePath: path.join(this.configDir, 'tokens.lock'), realpath: false, stale: 15_000 };
+    const release = await lockfile
+      .lock(this.file, { ...options, retries: 0 })
+      .catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
+        this.log?.debug('  waiting for the token cache lock: another tcb process is creating a token');
+        return lockfile.lock(this.file, { ...options, retries: { retries: 200, factor: 1.2, minTimeout: 20, maxTimeout: 250, randomize: true } });
+      })
+      .catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
+          throw new TransientError(`the token cache ${this.file} stayed locked by another tcb process`, {
+            code: 'token_cache_locked',
+            hint: 'try again; a crashed process leaves a stale lock that expires after 15 s',
+          });
+        }
+        throw configLocationError(error, this.file);
+      });
     try {
       return await work();
     } finally {

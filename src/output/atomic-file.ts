@@ -137,6 +137,8 @@ export async function openAtomicFile(target: string | Destination, mode = 0o644)
     async abort() {
       if (finished) return;
       finished = true;
+      // A write still in flight fails once the stream is gone; nobody needs that error now.
+      stream.on('error', () => {});
       stream.destroy();
       await cleanUp(entry);
     },

@@ -4,6 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { LoggedRequest, RouteResponse, SandboxCounters, SandboxKnobs } from './types.js';
 import type { PlannedFailure } from './failures.js';
 import { InjectionError } from './failures.js';
+import { HoldError, type HoldInfo } from './holds.js';
 import { KnobError } from './knobs.js';
 import { invalidInput, slugResponse } from './errors.js';
 import { parseJsonBody } from './http-io.js';
@@ -17,6 +18,13 @@ export interface SandboxControls {
   inject(failure: unknown): PlannedFailure;
   pendingFailures(): PlannedFailure[];
   requests(): LoggedRequest[];
+  hold(spec: unknown): HoldInfo;
+  holds(): HoldInfo[];
+  /** Releases one hold by id, or every hold; returns how many requests were let go. */
+  release(id?: number): number;
+  expireTokens(): number;
+  completeBatches(batchId?: string): number;
+  finishNumberChanges(failed?: string[]): number;
   reset(): void;
 }
 
@@ -64,9 +72,38 @@ function withJsonBody(rawBody: Buffer, use: (body: unknown) => RouteResponse): R
   try {
     return use(parsed.value ?? {});
   } catch (error) {
-    if (error instanceof KnobError || error instanceof InjectionError) return invalidInput(error.message);
+    if (error instanceof KnobError || error instanceof InjectionError || error instanceof HoldError || error instanceof ControlError) {
+      return invalidInput(error.message);
+    }
     throw error;
   }
+}
+
+class ControlError extends Error {}
+
+function objectBody(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ControlError('body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+function optionalId(body: Record<string, unknown>): number | undefined {
+  const { id } = body;
+  if (id === undefined) return undefined;
+  if (typeof id !== 'number' || !Number.isInteger(id)) throw new ControlError('id must be the id of a hold (GET /__sandbox/holds)');
+  return id;
+}
+
+function optionalString(body: Record<string, unknown>, name: string): string | undefined {
+  const value = body[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') throw new ControlError(`${name} must be a string`);
+  return value;
+}
+
+function stringList(body: Record<string, unknown>, name: string): string[] {
+  const value = body[name] ?? [];
+  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string')) throw new ControlError(`${name} must be an array of strings`);
+  return value as string[];
 }
 
 export function handleControlRequest(controls: SandboxControls, method: string, pathname: string, rawBody: Buffer): RouteResponse {
@@ -84,6 +121,18 @@ export function handleControlRequest(controls: SandboxControls, method: string, 
       return withJsonBody(rawBody, (failure) => ok({ injected: controls.inject(failure), pending: controls.pendingFailures() }));
     case `GET ${CONTROL_PREFIX}/requests`:
       return ok({ requests: controls.requests() });
+    case `GET ${CONTROL_PREFIX}/holds`:
+      return ok({ holds: controls.holds() });
+    case `POST ${CONTROL_PREFIX}/holds`:
+      return withJsonBody(rawBody, (spec) => ok({ hold: controls.hold(spec), holds: controls.holds() }));
+    case `POST ${CONTROL_PREFIX}/holds/release`:
+      return withJsonBody(rawBody, (body) => ok({ released: controls.release(optionalId(objectBody(body))), holds: controls.holds() }));
+    case `POST ${CONTROL_PREFIX}/tokens/expire`:
+      return ok({ expired: controls.expireTokens() });
+    case `POST ${CONTROL_PREFIX}/batches/complete`:
+      return withJsonBody(rawBody, (body) => ok({ completed: controls.completeBatches(optionalString(objectBody(body), 'batch_id')) }));
+    case `POST ${CONTROL_PREFIX}/numbers/finish`:
+      return withJsonBody(rawBody, (body) => ok({ finished: controls.finishNumberChanges(stringList(objectBody(body), 'failed')) }));
     case `POST ${CONTROL_PREFIX}/reset`:
       controls.reset();
       return ok({ reset: true, counters: controls.counters() });
@@ -91,7 +140,7 @@ export function handleControlRequest(controls: SandboxControls, method: string, 
       return slugResponse(
         404,
         'not-found',
-        `unknown control endpoint ${method} ${pathname}; try GET /__sandbox/counters, GET|POST /__sandbox/config, POST /__sandbox/inject, GET /__sandbox/requests, POST /__sandbox/reset, any method on /__sandbox/echo`,
+        `unknown control endpoint ${method} ${pathname}; try GET /__sandbox/counters, GET|POST /__sandbox/config, POST /__sandbox/inject, GET /__sandbox/requests, GET|POST /__sandbox/holds, POST /__sandbox/holds/release, POST /__sandbox/tokens/expire, POST /__sandbox/batches/complete, POST /__sandbox/numbers/finish, POST /__sandbox/reset, any method on /__sandbox/echo`,
       );
   }
 }

@@ -12,6 +12,8 @@ export interface PlannedFailure {
   mode: FailureMode;
   /** Matching requests still to let through before this failure applies. */
   after: number;
+  /** Extra response headers (e.g. an X-Request-Id that echoes something). */
+  headers: Record<string, string>;
 }
 
 export class InjectionError extends Error {}
@@ -45,6 +47,10 @@ export function planFailure(input: unknown, knownEndpoints: ReadonlySet<string>)
   if (!(typeof after === 'number' && Number.isInteger(after) && after >= 0)) {
     throw new InjectionError('after must be a non-negative integer');
   }
+  const headers = failure.headers ?? {};
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers) || Object.values(headers).some((v) => typeof v !== 'string')) {
+    throw new InjectionError('headers must be an object of header names to string values');
+  }
   return {
     endpoint,
     status,
@@ -53,6 +59,7 @@ export function planFailure(input: unknown, knownEndpoints: ReadonlySet<string>)
     retryAfterSeconds,
     mode: mode as FailureMode,
     after,
+    headers: { ...(headers as Record<string, string>) },
   };
 }
 
@@ -99,5 +106,6 @@ export function randomServiceUnavailable(): PlannedFailure {
     retryAfterSeconds: undefined,
     mode: 'respond',
     after: 0,
+    headers: {},
   };
 }

@@ -20,6 +20,10 @@ import type { SandboxControls } from './control.js';
 import { BodyTooLargeError, readBody, writeResponse } from './http-io.js';
 import { slugResponse } from './errors.js';
 import { SEED_FULL_ACCESS_KEY, SEED_RESTRICTED_KEY, SEED_CLIENT_ACCOUNT_ID } from './seed.js';
+import { RequestHolds, RequestWatch, planHold } from './holds.js';
+import { expireTokens } from './auth.js';
+import { completeBatches } from './routes/call-reasons.js';
+import { finishNumberChanges } from './routes/numbers.js';
 
 export type {
   AccessArea,
@@ -37,6 +41,7 @@ export type {
   SandboxOptions,
 } from './types.js';
 export type { SandboxState } from './state.js';
+export type { Hold, HoldInfo, HoldSpec } from './holds.js';
 export { describeSandbox } from './describe.js';
 
 /** The request log keeps the most recent requests only, so a long-running sandbox stays small. */
@@ -48,6 +53,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const state = createState();
   const counters = createCounters();
   const injector = new FailureInjector();
+  const holds = new RequestHolds();
+  const watch = new RequestWatch(counters);
   const router = new Router(routes);
   const endpointIds = router.endpointIds();
   let url = '';
@@ -59,6 +66,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     counters,
     injector,
     rateLimiter: new SlidingWindowLimiter(),
+    holds,
+    watch,
     knobs: () => knobs,
     baseUrl: () => url,
   };
@@ -79,10 +88,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     },
     pendingFailures: () => injector.pending(),
     requests: () => requestLog.map((entry) => ({ ...entry })),
+    hold: (spec) => holds.add(planHold(spec, endpointIds)).info(),
+    holds: () => holds.list(),
+    release: (id) => holds.release(id),
+    expireTokens: () => expireTokens(state, Date.now()),
+    completeBatches: (batchId) => completeBatches(state, Date.now(), batchId),
+    finishNumberChanges: (failed) => finishNumberChanges(state, Date.now(), failed),
     reset: () => {
       resetCounters(counters);
       injector.clear();
       requestLog.length = 0;
+      holds.release();
     },
   };
 
@@ -110,7 +126,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     }
 
     if (knobs.latencyMs > 0) await sleep(knobs.latencyMs);
-    const outcome = await handleApiRequest(runtime, { method, url: requestUrl, headers: req.headers, rawBody });
+    const hangUp = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) hangUp.abort();
+    });
+    const outcome = await handleApiRequest(runtime, { method, url: requestUrl, headers: req.headers, rawBody, signal: hangUp.signal });
+    if (outcome.kind === 'gone') return;
     const matched = router.match(method, requestUrl.pathname);
     const logged = (response: RouteResponse | undefined): LoggedRequest => {
       const entry: LoggedRequest = {
@@ -171,8 +192,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       controls.inject(failure);
     },
     requests: controls.requests,
+    hold: (spec) => holds.add(planHold(spec, endpointIds)),
+    whenRequests: (endpoint, count) => watch.until(endpoint, count),
+    expireTokens: controls.expireTokens,
     state,
     close: () => {
+      // Held requests would keep their connections, and close(), open.
+      holds.release();
       closing ??= new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
         // Keep-alive sockets would otherwise hold close() open.

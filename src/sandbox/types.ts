@@ -3,6 +3,7 @@
 // they never depend on the server wiring.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { SandboxState, ApiKeyRecord, TokenRecord } from './state.js';
+import type { Hold, HoldSpec } from './holds.js';
 
 export interface SandboxKnobs {
   /** Lifetime of a newly issued token (the API documents 60 minutes). */
@@ -81,6 +82,8 @@ export interface InjectedFailure {
    * request, e.g. `after: 2` answers the third batch POST.
    */
   after?: number;
+  /** Extra headers on the failure response (e.g. an X-Request-Id echoing something). */
+  headers?: Record<string, string>;
 }
 
 /** One API request as the sandbox saw it (control endpoints are not logged). */
@@ -110,6 +113,12 @@ export interface SandboxHandle {
   counters(): SandboxCounters;
   configure(patch: Partial<SandboxKnobs>): SandboxKnobs;
   inject(failure: InjectedFailure): void;
+  /** Holds matching requests (unprocessed) until the hold is released. */
+  hold(spec: HoldSpec): Hold;
+  /** Resolves once the endpoint has been requested `count` times in all (counters.requests). */
+  whenRequests(endpoint: string, count: number): Promise<void>;
+  /** Every issued token expires now: the next request with one is answered 401. Returns how many. */
+  expireTokens(): number;
   /** The API requests received, oldest first (the most recent REQUEST_LOG_LIMIT). */
   requests(): LoggedRequest[];
   state: SandboxState;
