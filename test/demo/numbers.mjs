@@ -37,7 +37,7 @@ export async function tour({ run, say, sandbox, root }) {
   say('Sync: the feature set holds exactly the file; the plan first, then --yes applies it (publish, then delist)');
   const desired = 'phone_number\n+91 98100 01000\n+91 97000 00006\n+91 97000 00007\n+91 98105 01000\n';
   await run(['numbers', 'sync', '--feature-set', 'prio1', '--file', '-', '--dry-run', '--format', 'table'], { input: desired });
-  await run(['numbers', 'sync', '--feature-set', 'prio1', '--file', '-', '--yes', '--wait', '--interval', '500ms', '--format', 'table'], {
+  await run(['numbers', 'sync', '--feature-set', 'prio1', '--file', '-', '--yes', '--wait', '--interval', '1s', '--format', 'table'], {
     input: desired,
     allowExit: [6],
   });

@@ -228,6 +228,14 @@ describe('tcb numbers sync', () => {
     expect(heldBy(PRIO1)).toEqual([...PRIO1_SEED, ...fresh].sort());
   });
 
+  it('--interval under 1 s is refused before any request, like publish', async () => {
+    const file = writeFile('interval.txt', PRIO1_SEED.join('\n'));
+    const result = await h.run(['numbers', 'sync', '--feature-set', PRIO1, '--file', file, '--wait', '--interval', '100ms']);
+    expect(result.code).toBe(2);
+    expect(errorEnvelope(result.stderr).message).toContain('--interval must be at least 1s');
+    expect(h.sandbox.counters().requests).toEqual({});
+  });
+
   it('an unknown feature set id → exit 2 before reading any number', async () => {
     const file = writeFile('one.txt', '919810001000\n');
     const result = await h.run(['numbers', 'sync', '--feature-set', '00000000-0000-4000-8000-000000000000', '--file', file]);
@@ -262,7 +270,7 @@ describe('tcb numbers sync', () => {
     numbersSandbox(h.sandbox.state).config.processingMs = 300;
     const fresh = freshNumbers(1);
     const file = writeFile('wait.txt', [PRIO1_SEED[0], ...fresh].join('\n'));
-    const result = await h.run(['numbers', 'sync', '--feature-set', PRIO1, '--file', file, '--yes', '--wait', '--interval', '100ms']);
+    const result = await h.run(['numbers', 'sync', '--feature-set', PRIO1, '--file', file, '--yes', '--wait', '--interval', '1s']);
     expect(result.code).toBe(0);
     const body = JSON.parse(result.stdout);
     expect(body.wait.publish).toMatchObject({ target_status: 'listed', settled: fresh, timed_out: false });
@@ -273,7 +281,7 @@ describe('tcb numbers sync', () => {
   it('--wait gives up after --wait-timeout: exit 7, the result on stdout', async () => {
     numbersSandbox(h.sandbox.state).config.processingMs = 600_000;
     const file = writeFile('timeout.txt', PRIO1_SEED.join('\n') + `\n${freshNumbers(1)[0]}\n`);
-    const result = await h.run(['numbers', 'sync', '--feature-set', PRIO1, '--file', file, '--wait', '--interval', '50ms', '--wait-timeout', '150ms']);
+    const result = await h.run(['numbers', 'sync', '--feature-set', PRIO1, '--file', file, '--wait', '--interval', '1s', '--wait-timeout', '150ms']);
     expect(result.code).toBe(7);
     expect(JSON.parse(result.stdout).wait.publish).toMatchObject({ timed_out: true });
     expect(errorEnvelope(result.stderr).code).toBe('wait_timeout');

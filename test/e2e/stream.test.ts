@@ -169,7 +169,7 @@ describe('tcb call-reason stream', () => {
     const input = path.join(files.dir, 'two-thousand.ndjson');
     writeFileSync(input, `${lines.join('\n')}\n`);
     const rejects = path.join(files.dir, 'rejects.ndjson');
-    const result = await h.run(['call-reason', 'stream', input, ...FAST, '--reject-file', rejects]);
+    const result = await h.run(['call-reason', 'stream', input, ...FAST, '--reject-file', rejects], { timeoutMs: 120_000 });
     expect(result.code).toBe(6);
 
     const valid = Array.from({ length: 2000 }, (_, i) => i + 1).filter((line) => !invalid.has(line));
@@ -241,7 +241,7 @@ describe('tcb call-reason stream', () => {
   it('429 with Retry-After during the stream: retried, nothing received twice', async () => {
     await inject({ endpoint: 'cp-batch-v2', status: 429, count: 2, retryAfterSeconds: 1 });
     const lines = Array.from({ length: 1200 }, (_, i) => record(i + 1));
-    const result = await h.run(['call-reason', 'stream', ...FAST, '--batch-size', '100'], { input: `${lines.join('\n')}\n` });
+    const result = await h.run(['call-reason', 'stream', ...FAST, '--batch-size', '100'], { input: `${lines.join('\n')}\n`, timeoutMs: 120_000 });
     expect(result.code).toBe(0);
     const counters = h.sandbox.counters();
     expect(counters.rateLimited).toBe(2);
