@@ -262,7 +262,7 @@ describe('tcb numbers sync', () => {
     numbersSandbox(h.sandbox.state).config.processingMs = 300;
     const fresh = freshNumbers(1);
     const file = writeFile('wait.txt', [PRIO1_SEED[0], ...fresh].join('\n'));
-    const result = await h.run(['numbers', 'sync', '--feature-set', PRIO1, '--file', file, '--yes', '--wait', '--interval', '100ms']);
+    const result = await h.run(['numbers', 'sync', '--feature-set', PRIO1, '--file', file, '--yes', '--wait', '--interval', '1s']);
     expect(result.code).toBe(0);
     const body = JSON.parse(result.stdout);
     expect(body.wait.publish).toMatchObject({ target_status: 'listed', settled: fresh, timed_out: false });
@@ -273,7 +273,7 @@ describe('tcb numbers sync', () => {
   it('--wait gives up after --wait-timeout: exit 7, the result on stdout', async () => {
     numbersSandbox(h.sandbox.state).config.processingMs = 600_000;
     const file = writeFile('timeout.txt', PRIO1_SEED.join('\n') + `\n${freshNumbers(1)[0]}\n`);
-    const result = await h.run(['numbers', 'sync', '--feature-set', PRIO1, '--file', file, '--wait', '--interval', '50ms', '--wait-timeout', '150ms']);
+    const result = await h.run(['numbers', 'sync', '--feature-set', PRIO1, '--file', file, '--wait', '--interval', '1s', '--wait-timeout', '150ms']);
     expect(result.code).toBe(7);
     expect(JSON.parse(result.stdout).wait.publish).toMatchObject({ timed_out: true });
     expect(errorEnvelope(result.stderr).code).toBe('wait_timeout');

@@ -6,7 +6,7 @@ import { UsageError } from '../../errors.js';
 import { collectNumbers } from '../../services/numbers/input.js';
 import { VERB, plural, shortDuration } from '../../services/numbers/change.js';
 import { applySync, hasChanges, readSyncPlan, syncError, type SyncPlan } from '../../services/numbers/sync.js';
-import { durationFlag } from '../../util/flags.js';
+import { durationFlag, pollIntervalFlag } from '../../util/flags.js';
 import { featureSetLabel } from './change-output.js';
 import { printSync, renderPlan } from './sync-output.js';
 
@@ -40,7 +40,7 @@ function parseOptions(opts: Record<string, unknown>): SyncFlags {
     delist: opts.delist !== false,
     allowEmpty: Boolean(opts.allowEmpty),
     wait: Boolean(opts.wait),
-    intervalMs: durationFlag(opts.interval ?? DEFAULT_INTERVAL, '--interval'),
+    intervalMs: pollIntervalFlag(opts.interval ?? DEFAULT_INTERVAL, '--interval'),
     waitTimeoutMs: durationFlag(opts.waitTimeout ?? DEFAULT_WAIT_TIMEOUT, '--wait-timeout'),
   };
 }
