@@ -277,6 +277,7 @@ describe('limits on flags and settings', () => {
     const csv = file('ok.csv', `${HEADER}\n${row(1)}\n`);
     const commands = [
       ['numbers', 'publish', '--feature-set', PRIO1, '919810001000', '--wait', '--interval', '1ms'],
+      ['numbers', 'sync', '--feature-set', PRIO1, '--file', csv, '--wait', '--interval', '1ms'],
       ['call-reason', 'upload', csv, '--wait', '--interval', '1ms'],
       ['batch', 'status', 'b72f7a40-ec3a-462f-b528-da0e8dc87e79', '--wait', '--interval', '1ms'],
     ];

@@ -7,7 +7,7 @@ import { RunTokenSource } from '../../src/auth/token-cache.js';
 import { createContext } from '../../src/context.js';
 import { InterruptedError, UsageError } from '../../src/errors.js';
 import { parsePositiveInt } from '../../src/services/catalog/listing.js';
-import { validateCallReason, type CallReasonInput } from '../../src/services/call-reasons/record.js';
+import { defaultsFromFlags, validateCallReason, type CallReasonInput } from '../../src/services/call-reasons/record.js';
 import { MAX_CSV_RECORD_BYTES, readCsv } from '../../src/services/call-reasons/upload/csv-reader.js';
 import { spoolInput } from '../../src/services/call-reasons/upload/spool.js';
 import { parseExportOptions } from '../../src/services/exports/exports.js';
@@ -181,6 +181,12 @@ describe('call-reason fields', () => {
       'dynamic_call_reason has a control character (\\u001b)',
     ]);
     expect(messages(row({ label_id: `${LABEL}\u0000` }))).toEqual(['label_id has a control character (\\u0000)']);
+  });
+
+  it('a bad character in a default flag is named as the flag', () => {
+    expect(() => defaultsFromFlags({ labelName: 'Acme\u0007' }, NOW)).toThrow('--label-name has a control character (\\u0007)');
+    expect(() => defaultsFromFlags({ reason: 'Your order \ufffd' }, NOW)).toThrow('--reason is not valid UTF-8');
+    expect(defaultsFromFlags({ labelName: ' Acme Bank ' }, NOW).dynamic_label_name).toBe('Acme Bank');
   });
 
   it('epoch milliseconds past the year 9999 are refused; a huge value is shown cut', () => {

@@ -357,9 +357,15 @@ export class DefaultFlagError extends Error {
  */
 export function defaultsFromFlags(flags: DefaultFlags, now: number): CallReasonDefaults {
   const defaults: CallReasonDefaults = {};
-  if (flags.labelId !== undefined) defaults.label_id = flags.labelId.trim();
-  if (flags.labelName !== undefined) defaults.dynamic_label_name = flags.labelName.trim();
-  if (flags.reason !== undefined) defaults.dynamic_call_reason = flags.reason.trim();
+  // A bad character in a flag is named as the flag's fault, not once for every row.
+  const text = (flag: string, value: string, allowWhitespace = false): string => {
+    const problem = characterProblem(value, { allowWhitespace });
+    if (problem) throw new DefaultFlagError(flag, `${flag} ${problem}`);
+    return value.trim();
+  };
+  if (flags.labelId !== undefined) defaults.label_id = text('--label-id', flags.labelId);
+  if (flags.labelName !== undefined) defaults.dynamic_label_name = text('--label-name', flags.labelName, true);
+  if (flags.reason !== undefined) defaults.dynamic_call_reason = text('--reason', flags.reason);
   const timeFlag = (flag: string, value: string): number => {
     try {
       return parseTime(value, now);
