@@ -59,7 +59,7 @@ describe('numbers --wait', () => {
     numbersSandbox(h.sandbox.state).config.processingMs = 600_000;
     const numbers = ['919712340001', '919712340002'];
     const polled = h.sandbox.counters().requests['numbers-details'] ?? 0;
-    const running = h.run(['numbers', 'publish', '--feature-set', PRIO1, '--wait', '--interval', '100ms', '--json', ...numbers]);
+    const running = h.run(['numbers', 'publish', '--feature-set', PRIO1, '--wait', '--interval', '1s', '--json', ...numbers]);
     await h.sandbox.whenRequests('numbers-details', polled + 2);
     expect(finishNumberChanges(h.sandbox.state, Date.now(), [numbers[1]!])).toBe(2);
     const result = await running;

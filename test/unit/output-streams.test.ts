@@ -387,7 +387,8 @@ describe('atomic files', () => {
   it('a folder it cannot write to fails at open', async () => {
     const dir = folder();
     writeFileSync(path.join(dir, 'blocker'), 'x');
-    await expect(openAtomicFile(path.join(dir, 'blocker', 'out.csv'))).rejects.toMatchObject({ code: 'EEXIST' });
+    // A file where a folder should be: a usage error (exit 2) naming the path.
+    await expect(openAtomicFile(path.join(dir, 'blocker', 'out.csv'))).rejects.toMatchObject({ exitCode: 2, message: expect.stringContaining('blocker') });
     chmodSync(dir, 0o700);
   });
 });
