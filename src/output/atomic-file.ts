@@ -88,7 +88,12 @@ export async function openAtomicFile(target: string | Destination, mode = 0o644)
   pending.add(entry);
   let stream: WriteStream;
   try {
-    if (typeof target === 'string') await mkdir(dir, { recursive: true });
+    if (typeof target === 'string') {
+      // EEXIST here means a file stands where a folder of the path should be.
+      await mkdir(dir, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+        throw error.code === 'EEXIST' ? Object.assign(new Error(error.message), { code: 'ENOTDIR' }) : error;
+      });
+    }
     for (const folder of typeof target === 'string' ? [] : target.missingDirs) {
       try {
         await mkdir(folder);

@@ -34,7 +34,6 @@ export function describeSandbox(handle: Pick<SandboxHandle, 'url' | 'credentials
     `  POST ${url}/__sandbox/batches/complete  pending call-reason batches complete now`,
     `  POST ${url}/__sandbox/numbers/finish    pending publishes/delists finish now, e.g. {"failed":["919812345678"]}`,
     `  POST ${url}/__sandbox/reset      clear counters, injected failures and holds`,
-    `  POST ${url}/__sandbox/reset      clear counters and injected failures`,
     `  ANY  ${url}/__sandbox/echo       the request as received (try: tcb api /__sandbox/echo -f a=1)`,
     '',
   ].join('\n');

@@ -1,6 +1,7 @@
 // CSV files and journals for call-reason upload tests.
-import { existsSync, readFileSync, readdirSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { onDirectoryChange, whenInDirectory } from './watch.js';
 
 /** FlowerEra, a seeded label of the sandbox. */
 export const LABEL = '255297eb-7f13-44f9-967a-f287ff0f5025';
@@ -36,39 +37,33 @@ export function journalEntries(configDir: string): Record<string, unknown>[] {
 }
 
 /**
- * Resolves with the journal entries once `predicate` holds, watching the files (no polling). A
- * torn last line (being written) is read again on the next change.
+ * Resolves with the journal entries once `predicate` holds, looking again at every change in the
+ * config folder or its uploads folder. A torn last line (being written) is read again next time.
  */
 export function whenJournal(
   configDir: string,
   predicate: (entries: Record<string, unknown>[]) => boolean,
   timeoutMs = 30_000,
 ): Promise<Record<string, unknown>[]> {
-  return new Promise((resolve, reject) => {
-    const uploads = path.join(configDir, 'uploads');
-    const watchers: FSWatcher[] = [];
-    let settled = false;
-    const finish = (error: Error | undefined, entries?: Record<string, unknown>[]) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      for (const watcher of watchers) watcher.close();
-      if (error) reject(error);
-      else resolve(entries!);
+  const uploads = path.join(configDir, 'uploads');
+  let stopUploads: (() => void) | undefined;
+  const check = (): Record<string, unknown>[] | undefined => {
+    if (!stopUploads && existsSync(uploads)) stopUploads = onDirectoryChange(uploads, recheck);
+    let entries: Record<string, unknown>[];
+    try {
+      entries = journalEntries(configDir);
+    } catch {
+      return undefined; // a line half written
+    }
+    return predicate(entries) ? entries : undefined;
+  };
+  let recheck = () => {};
+  const result = new Promise<Record<string, unknown>[]>((resolve, reject) => {
+    recheck = () => {
+      const entries = check();
+      if (entries) resolve(entries);
     };
-    const check = () => {
-      if (settled) return;
-      if (watchers.length === 1 && existsSync(uploads)) watchers.push(watch(uploads, check));
-      let entries: Record<string, unknown>[];
-      try {
-        entries = journalEntries(configDir);
-      } catch {
-        return; // a line half written
-      }
-      if (predicate(entries)) finish(undefined, entries);
-    };
-    const timer = setTimeout(() => finish(new Error(`the upload journal never reached the expected state:\n${JSON.stringify(journalEntries(configDir))}`)), timeoutMs);
-    watchers.push(watch(configDir, check));
-    check();
+    whenInDirectory(configDir, check, timeoutMs).then(resolve, reject);
   });
+  return result.finally(() => stopUploads?.());
 }

@@ -1,6 +1,6 @@
 // The output module in detail: which stream each kind of line goes to and when, every format of
 // lists and objects, the error envelope, redaction, and files that appear only when complete.
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
@@ -384,11 +384,12 @@ describe('atomic files', () => {
     expect(readdirSync(dir)).toEqual(['b.csv']);
   });
 
-  it('a folder it cannot write to fails at open', async () => {
+  it('a file where a folder should be fails at open, naming the file and the reason (exit 2)', async () => {
     const dir = folder();
     writeFileSync(path.join(dir, 'blocker'), 'x');
-    // A file where a folder should be: a usage error (exit 2) naming the path.
-    await expect(openAtomicFile(path.join(dir, 'blocker', 'out.csv'))).rejects.toMatchObject({ exitCode: 2, message: expect.stringContaining('blocker') });
-    chmodSync(dir, 0o700);
+    for (const target of [path.join(dir, 'blocker', 'out.csv'), path.join(dir, 'blocker', 'sub', 'out.csv')]) {
+      await expect(openAtomicFile(target)).rejects.toMatchObject({ name: 'UsageError', exitCode: 2, message: `cannot write ${target}: a part of the path is not a folder` });
+    }
+    expect(readdirSync(dir)).toEqual(['blocker']);
   });
 });
