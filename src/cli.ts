@@ -7,7 +7,7 @@ import type { CommandContext } from './context.js';
 // loads. What the entry imports dynamically (commands, context, errors, interrupt handling) comes
 // from the shared chunks, so each module has one instance.
 export { commander };
-const { Command: CommandClass, Option } = commander;
+const { Argument, Command: CommandClass, Option } = commander;
 
 /**
  * The command registry. Only commander and this file load at start-up: each command's module
@@ -16,9 +16,17 @@ const { Command: CommandClass, Option } = commander;
  */
 export type CommandInput = { args: unknown[]; opts: Record<string, unknown>; command: Command };
 export type CommandModule = { default: (ctx: CommandContext, input: CommandInput) => Promise<void> };
+/** One -f or -F of `tcb api`, numbered in command-line order. */
+export type FieldArgument = { flag: '-f' | '-F'; text: string; order: number };
 
 /** Set by the running command, so the top level reports errors in the right format. */
 export const invocation: { context?: CommandContext } = {};
+
+/**
+ * What commander writes to stderr (the help of a group run without a subcommand), held back so the
+ * top level can answer with the JSON error envelope instead when a JSON format was asked for.
+ */
+export const heldStderr: string[] = [];
 
 function lazy(load: () => Promise<CommandModule>) {
   return async (...actionArgs: unknown[]) => {
@@ -61,7 +69,7 @@ export function buildProgram(): Command {
   const program = new CommandClass('tcb')
     // Errors become UsageError (exit 2) at the top level, in the error envelope.
     .exitOverride()
-    .configureOutput({ outputError: () => {} })
+    .configureOutput({ outputError: () => {}, writeErr: (text) => heldStderr.push(text) })
     .description('Administer a Truecaller for Business account through the Verified Business API')
     .version(readVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
@@ -134,7 +142,7 @@ export function buildProgram(): Command {
     .action(lazy(() => import('./commands/feature-sets/list.js')));
 
   // --- numbers ---
-  const numbers = program.command('numbers').description('list, publish and delist business numbers');
+  const numbers = program.command('numbers').description('list, publish, delist and sync business numbers');
   FILTER_OPTIONS(PAGE_OPTIONS(numbers.command('list').description('list the numbers of the account (numbers-details)')))
     .option('--feature-set <id|name>', 'only numbers of this feature set (an id, or a name looked up with feature-sets-get)')
     .addHelpText(
@@ -175,6 +183,27 @@ export function buildProgram(): Command {
       ),
     )
     .action(lazy(() => import('./commands/numbers/delist.js')));
+  numbers
+    .command('sync')
+    .description('make a feature set hold exactly the numbers of a file: plan, confirm, publish and delist')
+    .requiredOption('--feature-set <id|name>', 'the feature set: its id, or its name (looked up with feature-sets-get)')
+    .requiredOption('--file <path>', 'the numbers it should hold (one a line, or a CSV with a phone_number column); - for stdin')
+    .option('--dry-run', 'print the plan and send nothing')
+    .option('--no-delist', 'only publish: keep numbers that are not in the file')
+    .option('--allow-empty', 'accept an empty file (it delists every number of the feature set)')
+    .option('--wait', 'poll numbers-details until every accepted change shows its new state')
+    .option('--interval <duration>', 'with --wait: time between polls (default 5s)')
+    .option('--wait-timeout <duration>', 'with --wait: give up (exit 7) after this long (default 10m)')
+    .addHelpText(
+      'after',
+      examples(
+        'tcb numbers sync --feature-set "Support Callbacks" --file numbers.csv --dry-run',
+        'tcb numbers sync --feature-set prio1 --file numbers.csv          # shows the plan, asks before delisting',
+        'crm-export | tcb numbers sync --feature-set prio1 --file - --yes --wait   # cron',
+        'tcb numbers sync --feature-set prio1 --file new.txt --no-delist   # only add',
+      ) + '\nExit codes: 0 the feature set holds the file, 6 part of the plan was not applied, 7 --wait timed out.\n',
+    )
+    .action(lazy(() => import('./commands/numbers/sync.js')));
 
   // --- call reasons and batches ---
   const callReason = program.command('call-reason').description('push and upload call reasons (call personalisation)');
@@ -190,7 +219,7 @@ export function buildProgram(): Command {
     .option('--starts-at <time>', 'start: epoch ms, ISO-8601 or relative like +10m (default now)')
     .option('--ends-at <time>', 'end: epoch ms, ISO-8601 or relative like +2h (at most 24 h after the start)')
     .option('--duration <duration>', 'end = start + duration, e.g. 2h (instead of --ends-at)')
-    .option('--api <version>', 'v2 (default) or v1 (deprecated; prints the batch id)')
+    .addOption(new Option('--api <version>', 'v2 (default) or v1 (deprecated; prints the batch id)').choices(['v2', 'v1']))
     .option('--dry-run', 'validate and print the record without sending it')
     .addHelpText(
       'after',
@@ -213,7 +242,7 @@ export function buildProgram(): Command {
     .option('--duration <duration>', 'ends_at = starts_at + duration for rows without ends_at, e.g. 2h')
     .option('--batch-size <n>', 'records per request, 1-500 (default 500)')
     .option('--rate-limit <rate>', "requests per token, e.g. 60/min (default: the API's documented limit)")
-    .option('--api <version>', 'v2 (default) or v1 (deprecated bulk endpoint)')
+    .addOption(new Option('--api <version>', 'v2 (default) or v1 (deprecated bulk endpoint)').choices(['v2', 'v1']))
     .option('--dry-run', 'validate the whole file and send nothing')
     .option('--skip-invalid <file>', 'write invalid rows to FILE and send the rest')
     .option('--resume', 'send only what an earlier, interrupted upload of this file did not get accepted')
@@ -222,6 +251,7 @@ export function buildProgram(): Command {
     .option('--interval <duration>', 'time between polls with --wait (default 2s)')
     .option('--wait-timeout <duration>', 'give up waiting after this long, exit 7 (default 30m)')
     .option('--report <file>', 'with --wait: write failed records with their CSV line and reason')
+    .option('--force', 'replace a read-only --skip-invalid or --report file')
     .addHelpText(
       'after',
       examples(
@@ -233,6 +263,32 @@ export function buildProgram(): Command {
       ) + '\nColumns: caller_number, receiver_number, starts_at, ends_at, label_id, dynamic_label_name, dynamic_call_reason\n(v1 names caller, receiver, label_name, call_reason also accepted). Times: epoch ms or ISO-8601.\n',
     )
     .action(lazy(() => import('./commands/call-reason/upload.js')));
+  callReason
+    .command('stream')
+    .description('send call reasons from a continuous feed (a pipe, FIFO or file) in batches under the rate limit, with a latency bound')
+    .argument('[file]', 'NDJSON (or CSV with --input-format csv) to read; - or nothing for stdin')
+    .addOption(new Option('--input-format <format>', 'one JSON object a line, or CSV with a header row').choices(['ndjson', 'csv']).default('ndjson'))
+    .addOption(new Option('--mode <mode>', 'batch (cp-batch-v2) or realtime (cp-realtime-v2, one record a request)').choices(['batch', 'realtime']).default('batch'))
+    .option('--label-id <id>', 'label_id for records without one')
+    .option('--label-name <text>', 'dynamic_label_name for records without one')
+    .option('--reason <text>', 'dynamic_call_reason for records without one')
+    .option('--starts-at <time>', 'starts_at for records without one; relative forms (+5m) count from each record\'s arrival (default now)')
+    .option('--ends-at <time>', 'ends_at for records without one')
+    .option('--duration <duration>', 'ends_at = starts_at + duration for records without ends_at, e.g. 2h')
+    .option('--batch-size <n>', 'records per batch request, 1-500 (default 500)')
+    .option('--max-latency <duration>', 'a batch is due this long after its first record arrived, and goes out at the next rate-limit slot (default 2s)')
+    .option('--rate-limit <rate>', "requests per token, e.g. 600/min (default: the API's documented limit)")
+    .option('--reject-file <file>', 'append rejected lines as NDJSON {"line", "error", "input"}')
+    .addHelpText(
+      'after',
+      examples(
+        'dialer-feed | tcb call-reason stream --label-id 255297eb-7f13-44f9-967a-f287ff0f5025 --duration 2h',
+        'tcb call-reason stream /run/dialer/calls.fifo --reject-file rejected.ndjson > acks.ndjson',
+        'tail -n +1 -F calls.csv | tcb call-reason stream --input-format csv --max-latency 500ms',
+        'crm-events | tcb call-reason stream --mode realtime --reason "Your order is on its way"',
+      ) + '\nstdout: one acknowledgement a line, {"status":"accepted","batch_id","first_line","last_line","records"} (realtime: {"line","status"}).\nExit codes: 0 done (or stopped by SIGTERM), 6 lines rejected or batches uncertain/failed, 130 Ctrl-C.\n',
+    )
+    .action(lazy(() => import('./commands/call-reason/stream.js')));
 
   const batch = program.command('batch').description('status of call-reason batches');
   batch
@@ -244,8 +300,8 @@ export function buildProgram(): Command {
     .option('--wait', 'poll until every batch is complete (the global --timeout SECONDS bounds the wait; default 600)')
     .option('--interval <duration>', 'time between polls with --wait, e.g. 5s (default 5s)')
     .option('--wait-timeout <duration>', 'with --wait: give up (exit 7) after this long, e.g. 15m (default 10m; --timeout SECONDS works too)')
-    .option('--api-version <version>', 'status path: v2 (default) or v3 (newer docs)')
-    .option('--api <version>', 'v2 (default) or v1 (deprecated batch status)')
+    .addOption(new Option('--api-version <version>', 'status path: v2 (default) or v3 (newer docs)').choices(['v2', 'v3']))
+    .addOption(new Option('--api <version>', 'v2 (default) or v1 (deprecated batch status)').choices(['v2', 'v1']))
     .addHelpText(
       'after',
       examples(
@@ -263,10 +319,12 @@ export function buildProgram(): Command {
       .option('--from <time>', 'start: date, ISO-8601 (local time unless zoned), epoch ms, or relative (-24h, -7d, yesterday)')
       .option('--to <time>', 'end, same forms (default: now)')
       .option('--since-last', 'start where the previous successful --since-last run of this export stopped (cron)')
-      .option('--output <file>', 'write to FILE atomically (format from --format, else the extension, else csv)')
+      .option('--overlap <duration>', 'with --since-last (log API): start this long before the previous run stopped, to catch late records; rows already exported are skipped (default 5m)')
+      .option('--output <file>', 'write to FILE atomically (format from --format, else the extension: .json, .ndjson/.jsonl, else csv)')
+      .option('--force', 'with --output: replace the file even if it is read-only')
       .addOption(new Option('--time-unit <unit>', 'unit of the times sent to the log API (docs say ms; some servers want s)').choices(['ms', 's']).default('ms'))
       .addOption(new Option('--source <source>', 'where records come from: the log API, or a webhook store').choices(['api', 'webhook']).default('api'))
-      .option('--store <file>', 'the webhook store written by `tcb webhook listen` (with --source webhook)');
+      .option('--store <file|url>', 'the webhook store `tcb webhook listen` writes: an SQLite file or a postgres:// URL (with --source webhook)');
   const cmb = program.command('cmb').description('Call Me Back requests');
   EXPORT_OPTIONS(cmb.command('export').description('export Call Me Back requests (cmb-logs-v1) as CSV, JSON, ndjson or a table'))
     .addHelpText(
@@ -276,6 +334,7 @@ export function buildProgram(): Command {
         'tcb cmb export --from -7d --json | jq \'.[] | select(.is_interested == "true") | .client_number\'',
         'tcb cmb export --from -24h --since-last --output "cmb-$(date +%F).csv"   # cron: each record once',
         'tcb cmb export --source webhook --store ~/tcb/webhooks.sqlite --from -7d --format csv',
+        'tcb cmb export --source webhook --store postgres://tcb@db.example.com/tcb --since-last --output cmb.csv   # PGPASSWORD in the env',
       ),
     )
     .action(lazy(() => import('./commands/cmb/export.js')));
@@ -300,19 +359,30 @@ export function buildProgram(): Command {
   const webhook = program.command('webhook').description('receive Call Me Back and User Feedback webhook events');
   webhook
     .command('listen')
-    .description('receive webhook events into a durable SQLite store (key from TCB_WEBHOOK_KEY or a prompt)')
-    .requiredOption('--store <file>', 'SQLite file the events are stored in (created if missing)')
+    .description('receive webhook events into a durable SQLite or PostgreSQL store (key from TCB_WEBHOOK_KEY or a prompt)')
+    .requiredOption('--store <file|url>', 'SQLite file (created if missing), or postgres://user@host/db shared by several receivers (password in PGPASSWORD or ~/.pgpass)')
     .option('--port <n>', 'port to listen on (0 picks a free one)', '8080')
     .option('--host <host>', 'address to bind (put a TLS reverse proxy in front)', '127.0.0.1')
     .option('--max-body-bytes <n>', 'larger request bodies get 413', '262144')
+    .option('--idle-timeout <seconds>', 'close a connection with no request in progress after this long', '5')
+    .option('--request-timeout <seconds>', 'a request (headers and body) must arrive within this, else 408', '30')
+    .option('--max-connections <n>', 'most open connections; the oldest idle one is closed for a new one (default: from the open-file limit)')
+    .option('--trust-proxy [addresses]', 'take the client address from X-Forwarded-For when the peer is one of these proxies (default loopback; IPs or CIDRs, comma-separated)')
+    .addOption(new Option('--log-format <format>', 'stderr log lines as text or JSON (--json implies json)').choices(['text', 'json']))
+    .option('--access-log', 'log every request on stderr (default on a TTY or with --verbose)')
+    .option('--no-access-log', 'no access log, even on a TTY or with --verbose')
     .addHelpText(
       'after',
       examples(
         'export TCB_WEBHOOK_KEY=$(openssl rand -hex 24)',
         'tcb webhook listen --store ~/tcb/webhooks.sqlite --port 8080',
-        'tcb webhook listen --store events.sqlite --port 0 --json   # prints {"url": ...}',
+        'tcb webhook listen --store events.sqlite --port 0 --json   # prints {"url": ...}, logs JSON lines',
+        'tcb webhook listen --store /var/lib/tcb/webhooks.sqlite --trust-proxy --access-log --log-format json',
+        'PGPASSWORD=... tcb webhook listen --store "postgres://tcb@db.example.com/tcb?sslmode=verify-full"   # several receivers, one database',
         'tcb cmb export --source webhook --store ~/tcb/webhooks.sqlite --format csv',
-      ) + '\nConsole URL: https://<your-host>/<path>?key=<TCB_WEBHOOK_KEY>. Access log on stderr (TTY or --verbose).\n',
+      ) +
+        '\nConsole URL: https://<your-host>/<path>?key=<TCB_WEBHOOK_KEY>. Warnings always on stderr; access log with --access-log,\n' +
+        '--verbose or a TTY. SIGINT, SIGTERM and SIGHUP finish in-flight requests and exit 0. More: tcb help webhooks\n',
     )
     .action(lazy(() => import('./commands/webhook/listen.js')));
   webhook
@@ -350,11 +420,76 @@ export function buildProgram(): Command {
     .option('--failure-rate <0..1>', 'share of API requests answered with a 503', '0')
     .option('--number-delay <ms>', 'how long a number publish/delist stays pending (default 3000)')
     .option('--batch-delay <ms>', 'how long a call-reason batch stays pending (default 1500)')
+    .option('--clock-offset <duration>', "the server's clock against this machine's, e.g. +10m or -90s (bare number: seconds)")
+    .option('--deny-access <areas>', 'access areas every key lacks (403), comma-separated: labels, number-management, call-personalisation, call-me-back, user-feedback')
     .addHelpText(
       'after',
-      examples('tcb sandbox', 'tcb sandbox --port 0 --token-lifetime 60 --failure-rate 0.1'),
+      examples(
+        'tcb sandbox',
+        'tcb sandbox --port 0 --token-lifetime 60 --failure-rate 0.1',
+        'tcb sandbox --clock-offset +10m --deny-access call-me-back   # for trying tcb doctor',
+      ),
     )
     .action(lazy(() => import('./commands/sandbox.js')));
+
+  // --- operator tools ---
+  // -f and -F build one body together, in the order given: number them as commander parses them.
+  let fieldOrder = 0;
+  const collectField = (flag: '-f' | '-F') => (text: string, previous: FieldArgument[] = []) => [
+    ...previous,
+    { flag, text, order: fieldOrder++ },
+  ];
+  const collect = (value: string, previous: string[] = []) => [...previous, value];
+  program
+    .command('api')
+    .description('send a raw request to any API path with tcb\'s credentials (like `gh api`)')
+    .argument('<path>', 'path below the base URL, query string included; {client_account_id} is filled in')
+    .option('-X, --method <method>', 'HTTP method (default GET, or POST when fields or --input give a body)')
+    .option('-f, --raw-field <key=value>', 'add a string field to the JSON body (repeatable; key[sub]=v and key[]=v nest)', collectField('-f'))
+    .option('-F, --field <key=value>', 'add a typed field: true, false, null and numbers become JSON literals, @file reads a file, @- stdin', collectField('-F'))
+    .option('--input <file>', 'send this file as the body, unchanged (- for stdin); fields then go in the query string')
+    .option('-H, --header <name:value>', 'add a request header (repeatable; Authorization is always tcb\'s own)', collect)
+    .option('-i, --include', 'print the response status and headers on stderr')
+    .option('--paginate', 'GET every page (page=1, 2, …) of a list endpoint and print one array of all items')
+    .option('--silent', 'do not print the response body')
+    .addHelpText(
+      'after',
+      examples(
+        'tcb api /clients/{client_account_id}/labels',
+        'tcb api "/clients/{client_account_id}/number_management/numbers?limit=100" --paginate --format ndjson',
+        'tcb api /v2/clients/{client_account_id}/dynamic_call_record -F caller_number=911234567890 -F receiver_number=919876543210 \\\n      -F starts_at=1753088751000 -F ends_at=1753103151000 -f label_id=c6d86658-008d-4c08-98fb-2bf2649d59a5',
+        'tcb api -X POST /clients/{client_account_id}/number_management/feature_sets/ID/numbers/publish --input body.json',
+        'tcb api -i "/v2/clients/{client_account_id}/dynamic_call_records?batchId=ID" --verbose',
+      ) + '\nA 4xx answer exits 4 with the body in the error on stderr; 401/403 exit 3; 429/5xx/network exit 5.\n',
+    )
+    .action(lazy(() => import('./commands/api.js')));
+  program
+    .command('doctor')
+    .description('check this setup: node, config, credentials, API reachability, token, clock skew, access per area, webhook store')
+    .option('--store <file>', 'also check that this webhook store opens and is a tcb store')
+    .addHelpText(
+      'after',
+      examples('tcb doctor', 'tcb doctor --json | jq \'.checks[] | select(.status != "ok")\'', 'tcb doctor --store ~/tcb/webhooks.sqlite') +
+        '\nExit 0 when no check failed; otherwise the class of the first failure: 2 configuration, 3 authentication, 5 unreachable.\n',
+    )
+    .action(lazy(() => import('./commands/doctor.js')));
+  program
+    .command('completion')
+    .description('print a shell completion script for bash, zsh or fish')
+    .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh', 'fish']))
+    .addHelpText(
+      'after',
+      examples(
+        'source <(tcb completion bash)                      # bash: add to ~/.bashrc',
+        'source <(tcb completion zsh)                       # zsh: add to ~/.zshrc, after compinit',
+        'tcb completion fish > ~/.config/fish/completions/tcb.fish',
+      ),
+    )
+    // Not lazy(): printing a script needs no settings, credentials or HTTP client.
+    .action(async (shell: string) => {
+      const { default: completion } = await import('./commands/completion.js');
+      await completion(program, shell);
+    });
 
   // `tcb help`: guides and the generated reference, beside commander's per-command help.
   program

@@ -3,7 +3,8 @@ import { createToken } from './api/token.js';
 import { DOCUMENTED_RATE_LIMITS, RateLimiterRegistry, type RateLimit } from './api/rate-limiter.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './api/retry.js';
 import { ProfileStore } from './auth/profiles.js';
-import { CachedTokenSource, TokenCache, cacheKey } from './auth/token-cache.js';
+import { unwritableDirReason } from './auth/files.js';
+import { CachedTokenSource, RunTokenSource, TokenCache, cacheKey } from './auth/token-cache.js';
 import {
   resolveCredentialSources,
   resolveProfileName,
@@ -21,6 +22,10 @@ import { AuthError, UsageError } from './errors.js';
 import { Output } from './output/output.js';
 import { redactor } from './output/redact.js';
 import { terminalPrompts, type Prompts } from './ui/prompts.js';
+import { quoteValue } from './util/text.js';
+
+/** Highest TCB_MAX_RETRIES: retries back off up to 20 s apart, so more only delays the error. */
+export const MAX_RETRIES = 20;
 
 /**
  * What a command gets: resolved settings, the output module, the profile store and,
@@ -30,7 +35,7 @@ export class CommandContext {
   readonly profiles: ProfileStore;
   readonly tokenCache: TokenCache;
   private client: ApiClient | undefined;
-  private tokenSource: CachedTokenSource | undefined;
+  private tokenSource: CachedTokenSource | RunTokenSource | undefined;
   /** Swapped by tests; commands ask questions only through this. */
   prompts: Prompts = terminalPrompts;
   private readonly rateLimits: Record<string, RateLimit> = { ...DOCUMENTED_RATE_LIMITS };
@@ -42,7 +47,7 @@ export class CommandContext {
     readonly profile: StoredProfile | undefined,
   ) {
     this.profiles = new ProfileStore(settings.configDir);
-    this.tokenCache = new TokenCache(settings.configDir);
+    this.tokenCache = new TokenCache(settings.configDir, output);
   }
 
   /** Credentials by precedence env > profile; missing ones are an authentication failure (exit 3). */
@@ -71,8 +76,12 @@ export class CommandContext {
   retryPolicy(): RetryPolicy {
     const retries = this.env.TCB_MAX_RETRIES;
     if (retries === undefined || retries === '') return DEFAULT_RETRY_POLICY;
-    const parsed = Number(retries);
-    if (!Number.isInteger(parsed) || parsed < 0) throw new UsageError(`TCB_MAX_RETRIES must be a whole number (got "${retries}")`);
+    const parsed = /^\s*\d+\s*$/.test(retries) ? Number(retries) : NaN;
+    if (!Number.isInteger(parsed) || parsed > MAX_RETRIES) {
+      throw new UsageError(`TCB_MAX_RETRIES must be a whole number from 0 to ${MAX_RETRIES} (got ${quoteValue(retries)})`, {
+        hint: `retries back off up to 20 s apart; more than ${MAX_RETRIES} only delays the error`,
+      });
+    }
     return { ...DEFAULT_RETRY_POLICY, maxRetries: parsed };
   }
 
@@ -92,10 +101,13 @@ export class CommandContext {
     const credentials = this.credentials();
     const baseUrl = this.settings.baseUrl;
     const issuer = this.anonymousClient(baseUrl);
-    const tokens = new CachedTokenSource(this.tokenCache, cacheKey(baseUrl, credentials), async () => {
+    const issue = async () => {
       this.output.debug('  creating a new access token');
       return createToken(issuer, credentials);
-    });
+    };
+    const tokens = this.tokenCacheUsable()
+      ? new CachedTokenSource(this.tokenCache, cacheKey(baseUrl, credentials), issue)
+      : new RunTokenSource(issue);
     this.tokenSource = tokens;
     this.client = new ApiClient({
       baseUrl,
@@ -106,6 +118,21 @@ export class CommandContext {
       rateLimiters: new RateLimiterRegistry(this.rateLimits),
     });
     return this.client;
+  }
+
+  /**
+   * Whether tokens can be cached. A TCB_CONFIG_DIR the user chose must work (else exit 2 naming it);
+   * the default location may be unusable (cron with a read-only HOME): the run then makes do with a
+   * token of its own, and says how to fix it.
+   */
+  private tokenCacheUsable(): boolean {
+    if (this.env.TCB_CONFIG_DIR) return true;
+    const reason = unwritableDirReason(this.settings.configDir);
+    if (reason === undefined) return true;
+    this.output.warn(
+      `cannot write the config directory ${this.settings.configDir} (${reason}): tokens are not cached, so every run creates one (the API allows 10 per 30 minutes); set TCB_CONFIG_DIR to a directory this user can write`,
+    );
+    return false;
   }
 
   /** A valid bearer token for the active credentials (cached, or created under the lock). */

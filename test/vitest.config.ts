@@ -8,5 +8,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // A test that asserts nothing fails.
+    expect: { requireAssertions: true },
   },
 });

@@ -7,6 +7,7 @@ import {
   DEFAULT_RETRY_POLICY,
   decideRetry,
   isBeforeSendCode,
+  isIdempotent,
   networkCode,
   parseRetryAfter,
   type FailureKind,
@@ -16,7 +17,17 @@ import {
 /** The vendor media type the OpenAPI renderings show as optional; sending it is harmless. */
 export const VENDOR_ACCEPT = 'application/vnd.api+json; version=1.0';
 
-export type HttpMethod = 'GET' | 'POST';
+/** The API uses GET and POST; the others are for `tcb api`, which may meet endpoints tcb does not know. */
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD';
+
+/** What a caller learns about each response as it arrives (before its body is read). */
+export interface ResponseInfo {
+  status: number;
+  statusText: string;
+  headers: Headers;
+  /** 0 for the first attempt. */
+  attempt: number;
+}
 
 export interface RequestSpec {
   /** Endpoint id from api/endpoints.json: names the rate limiter and the error mapping. */
@@ -26,6 +37,11 @@ export interface RequestSpec {
   path: string;
   query?: Record<string, string | number | boolean | undefined>;
   json?: unknown;
+  /**
+   * A body sent byte for byte instead of `json` (`tcb api --input`). Its Content-Type is
+   * application/json unless `headers` name another.
+   */
+  body?: string | Uint8Array;
   /** Bearer token needed (default true). */
   auth?: boolean;
   headers?: Record<string, string>;
@@ -35,6 +51,16 @@ export interface RequestSpec {
    * upload journals its intent here; throwing stops the request before anything is sent.
    */
   onSend?: (attempt: number) => void;
+  /** Called with every response, retried ones included (`tcb api --include`). */
+  onResponse?: (response: ResponseInfo) => void;
+  /** Statuses handed back instead of thrown (default: 2xx). A 401 is still renewed once first. */
+  acceptStatus?: (status: number) => boolean;
+  /** Keep the response bytes as well (ApiResponse.bytes), for callers that print them unchanged. */
+  raw?: boolean;
+  /** On an error status, keep the parsed response body in the error's details (as `body`). */
+  keepErrorBody?: boolean;
+  /** With --verbose, also log request and response headers (through the redacting logger). */
+  logHeaders?: boolean;
 }
 
 export interface ApiResponse<T> {
@@ -42,6 +68,8 @@ export interface ApiResponse<T> {
   body: T;
   headers: Headers;
   requestId?: string;
+  /** The body exactly as received; only with `raw`. */
+  bytes?: Uint8Array;
 }
 
 /** Hands out bearer tokens; renew() is called once after a 401 on the given token. */
@@ -98,14 +126,19 @@ export function buildUrl(baseUrl: string, path: string, query?: RequestSpec['que
   return url;
 }
 
-async function readBody(response: Response): Promise<unknown> {
-  const text = await response.text();
+function parseBody(text: string): unknown {
   if (text === '') return undefined;
   try {
     return JSON.parse(text);
   } catch {
     return text;
   }
+}
+
+async function readBody(response: Response, raw: boolean): Promise<{ body: unknown; bytes?: Uint8Array }> {
+  if (!raw) return { body: parseBody(await response.text()) };
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  return { body: parseBody(new TextDecoder().decode(bytes)), bytes };
 }
 
 /**
@@ -151,10 +184,13 @@ export class ApiClient {
         this.log(
           `← ${response.status} ${spec.method} ${url.pathname}${url.search} ${duration}ms${requestId ? ` request-id=${requestId}` : ''}`,
         );
-        const body = await readBody(response);
-        if (response.ok) {
-          limiter?.reward();
-          return { status: response.status, body: body as T, headers: response.headers, requestId };
+        if (spec.logHeaders) this.logHeaders('<', response.headers);
+        spec.onResponse?.({ status: response.status, statusText: response.statusText, headers: response.headers, attempt });
+        const { body, bytes } = await readBody(response, spec.raw ?? false);
+        const accepted = spec.acceptStatus ? spec.acceptStatus(response.status) : response.ok;
+        if (accepted && !(response.status === 401 && needsAuth && !renewedAfter401)) {
+          if (response.ok) limiter?.reward();
+          return { status: response.status, body: body as T, headers: response.headers, requestId, bytes };
         }
         retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), Date.now());
         if (response.status === 401 && needsAuth && !renewedAfter401) {
@@ -163,7 +199,11 @@ export class ApiClient {
           token = await tokens!.renew(token!);
           continue;
         }
-        if (response.status === 429) limiter?.penalize(retryAfterMs);
+        if (response.status === 429 && limiter) {
+          const before = limiter.currentIntervalMs;
+          limiter.penalize(retryAfterMs);
+          this.log(`  slowing ${spec.endpoint} from ${perMinute(before)} to ${perMinute(limiter.currentIntervalMs)} requests/min`);
+        }
         const mapped = mapHttpError({
           status: response.status,
           body,
@@ -172,6 +212,9 @@ export class ApiClient {
           retryAfterMs,
           endpoint: spec.endpoint,
         });
+        if (spec.keepErrorBody && body !== undefined) {
+          (mapped as { details?: Record<string, unknown> }).details = { ...mapped.details, body };
+        }
         if (spec.endpoint === 'token-create' && response.status === 429) throw mapped;
         failure = { kind: 'status', status: response.status };
         const decision = decideRetry(spec.method, failure, attempt, retryAfterMs, this.policy, this.options.random);
@@ -200,23 +243,34 @@ export class ApiClient {
   }
 
   private async send(spec: RequestSpec, url: URL, token: string | undefined): Promise<Response> {
-    const headers: Record<string, string> = { Accept: VENDOR_ACCEPT, ...spec.headers };
+    // Headers, not a plain object: a caller's `content-type` replaces ours instead of joining it.
+    const headers = new Headers({ Accept: VENDOR_ACCEPT });
+    if (spec.body !== undefined) headers.set('Content-Type', 'application/json');
+    for (const [name, value] of Object.entries(spec.headers ?? {})) headers.set(name, value);
     if (token) {
       redactor.addSecret(token);
-      headers.Authorization = `Bearer ${token}`;
+      headers.set('Authorization', `Bearer ${token}`);
     }
     const { ky, fetch } = await loadTransport();
     this.log(`→ ${spec.method} ${url.toString()}`);
+    if (spec.logHeaders) this.logHeaders('>', headers);
     return ky(url, {
       method: spec.method,
       headers,
       json: spec.json,
+      body: spec.body as BodyInit | undefined,
       timeout: this.options.timeoutMs,
       retry: 0,
       throwHttpErrors: false,
       signal: spec.signal,
       fetch,
     });
+  }
+
+  private logHeaders(direction: '>' | '<', headers: Headers): void {
+    for (const [name, value] of headers) {
+      this.log(`  ${direction} ${name}: ${name === 'authorization' ? value.replace(/^(\S+\s+)?.*$/, '$1[REDACTED]') : value}`);
+    }
   }
 
   private finalError(
@@ -233,15 +287,17 @@ export class ApiClient {
       );
     }
     // A POST answered with a 5xx other than 503 may have been processed: say so.
-    if (spec.method === 'POST' && failure.kind === 'status' && failure.status >= 500 && failure.status !== 503) {
+    if (!isIdempotent(spec.method) && failure.kind === 'status' && failure.status >= 500 && failure.status !== 503) {
       (mapped as { details?: Record<string, unknown> }).details = { outcome: 'unknown' };
     }
     return mapped;
   }
 
   private networkError(error: unknown, failure: FailureKind, spec: RequestSpec, url: URL, code: string | undefined): Error {
-    const outcomeUnknown = spec.method === 'POST' && !(failure.kind === 'network' && failure.beforeSend);
-    const what = failure.kind === 'timeout' ? `timed out after ${Math.round(this.options.timeoutMs / 1000)} s` : `failed (${code ?? (error as Error).message})`;
+    const outcomeUnknown = !isIdempotent(spec.method) && !(failure.kind === 'network' && failure.beforeSend);
+    // undici says only "fetch failed"; the reason (a code, or e.g. "bad port") is in its cause.
+    const reason = code ?? ((error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message);
+    const what = failure.kind === 'timeout' ? `timed out after ${Math.round(this.options.timeoutMs / 1000)} s` : `failed (${reason})`;
     return new TransientError(`request to ${url.origin} ${what}`, {
       code: failure.kind === 'timeout' ? 'timeout' : 'network_error',
       hint: outcomeUnknown
@@ -257,6 +313,11 @@ export class ApiClient {
   private log(message: string): void {
     this.options.logger.debug(message);
   }
+}
+
+/** A request spacing as a rate people read: "2970.3". */
+function perMinute(intervalMs: number): string {
+  return (60_000 / intervalMs).toFixed(1);
 }
 
 function isFetchAbort(error: unknown): boolean {

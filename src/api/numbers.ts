@@ -69,12 +69,13 @@ export function numbersChangePath(accountId: string, featureSetId: string, actio
   return `/clients/${encodeURIComponent(accountId)}/number_management/feature_sets/${encodeURIComponent(featureSetId)}/numbers/${action}`;
 }
 
-export async function fetchNumbersPage(client: ApiClient, accountId: string, query: PageQuery): Promise<Page<NumberDetails>> {
+export async function fetchNumbersPage(client: ApiClient, accountId: string, query: PageQuery, signal?: AbortSignal): Promise<Page<NumberDetails>> {
   const response = await client.request<NumbersDetailsBody>({
     endpoint: 'numbers-details',
     method: 'GET',
     path: `/clients/${encodeURIComponent(accountId)}/number_management/numbers`,
     query,
+    signal,
   });
   const body = (response.body ?? {}) as NumbersDetailsBody;
   const info = body.pagination_information ?? body.pagination_info;

@@ -49,13 +49,26 @@ export class RateLimiter {
     return this.intervalMs;
   }
 
-  /** Reserves the next slot and waits for it; callers may run concurrently. */
+  /**
+   * Reserves the next slot and waits for it; callers may run concurrently. A 429 that arrives
+   * while a caller sleeps moves the pause past its slot: on waking, the caller sees the pause and
+   * takes a new slot after it, so nothing leaves before the time the server asked for.
+   */
   async acquire(): Promise<void> {
-    const now = this.clock.now();
-    const slot = Math.max(now, this.nextSlot, this.pausedUntil);
+    let slot = this.reserve();
+    for (;;) {
+      const wait = slot - this.clock.now();
+      if (wait > 0) await this.clock.sleep(wait);
+      if (this.clock.now() >= this.pausedUntil) return;
+      // Still paused. A slot already after the pause was merely woken early by the timer: keep it.
+      if (slot < this.pausedUntil) slot = this.reserve();
+    }
+  }
+
+  private reserve(): number {
+    const slot = Math.max(this.clock.now(), this.nextSlot, this.pausedUntil);
     this.nextSlot = slot + this.intervalMs;
-    const wait = slot - now;
-    if (wait > 0) await this.clock.sleep(wait);
+    return slot;
   }
 
   /** The server said 429: wait what it asked for, and send more slowly from now on. */

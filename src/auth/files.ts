@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
+import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 
@@ -25,6 +26,17 @@ export function configLocationError(error: unknown, file: string): unknown {
   return error;
 }
 
+/** Why `dir` cannot be created or written (an error code such as EACCES), or undefined when it can. */
+export function unwritableDirReason(dir: string): string | undefined {
+  try {
+    mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+    accessSync(dir, constants.W_OK);
+    return undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code ?? String(error);
+  }
+}
+
 /** Created owner-only; an existing directory is left as the user set it up. */
 export async function ensurePrivateDir(dir: string): Promise<void> {
   try {
@@ -39,7 +51,9 @@ export async function readJsonFile<T>(file: string): Promise<T | undefined> {
     // Sync: a few hundred bytes, read on every command's path before anything else can run.
     return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    // ENOTDIR: a part of the path is a file, so this file cannot exist either.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     if (error instanceof SyntaxError) return undefined; // a damaged cache is rebuilt, not fatal
     throw configLocationError(error, file);
   }
@@ -55,6 +69,7 @@ export async function writePrivateJson(file: string, value: unknown): Promise<vo
     await chmod(temp, PRIVATE_FILE_MODE);
     await rename(temp, file);
   } catch (error) {
+    await rm(temp, { force: true });
     throw configLocationError(error, file);
   }
 }

@@ -48,7 +48,11 @@ export function isFresh(entry: CachedToken | undefined, now: number): entry is C
 export class TokenCache {
   readonly file: string;
 
-  constructor(readonly configDir: string) {
+  /** `log` hears (with --verbose) when another process holds the lock and this one waits. */
+  constructor(
+    readonly configDir: string,
+    private readonly log?: { debug(message: string): void },
+  ) {
     this.file = path.join(configDir, 'tokens.json');
   }
 
@@ -87,20 +91,23 @@ export class TokenCache {
     // exist: realpath is off) rather than the directory other modules may lock too.
     // Loaded here: only creating, storing or removing a token takes the lock.
     const { default: lockfile } = await import('proper-lockfile');
-    const release = await lockfile.lock(this.file, {
-      lockfilePath: path.join(this.configDir, 'tokens.lock'),
-      realpath: false,
-      stale: 15_000,
-      retries: { retries: 200, factor: 1.2, minTimeout: 20, maxTimeout: 250, randomize: true },
-    }).catch((error: unknown) => {
-      if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
-        throw new TransientError(`the token cache ${this.file} stayed locked by another tcb process`, {
-          code: 'token_cache_locked',
-          hint: 'try again; a crashed process leaves a stale lock that expires after 15 s',
-        });
-      }
-      throw configLocationError(error, this.file);
-    });
+    const options = { lockfilePath: path.join(this.configDir, 'tokens.lock'), realpath: false, stale: 15_000 };
+    const release = await lockfile
+      .lock(this.file, { ...options, retries: 0 })
+      .catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
+        this.log?.debug('  waiting for the token cache lock: another tcb process is creating a token');
+        return lockfile.lock(this.file, { ...options, retries: { retries: 200, factor: 1.2, minTimeout: 20, maxTimeout: 250, randomize: true } });
+      })
+      .catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
+          throw new TransientError(`the token cache ${this.file} stayed locked by another tcb process`, {
+            code: 'token_cache_locked',
+            hint: 'try again; a crashed process leaves a stale lock that expires after 15 s',
+          });
+        }
+        throw configLocationError(error, this.file);
+      });
     try {
       return await work();
     } finally {
@@ -162,5 +169,34 @@ export class CachedTokenSource implements TokenSource {
       entry && entry.token === this.token
         ? tokenIssuedAt(entry) + TOKEN_LIFETIME_MS - TOKEN_REFRESH_MARGIN_MS
         : Date.now() + 60_000;
+  }
+}
+
+/**
+ * Tokens for one run only, when there is no usable place for the cache (a cron job whose HOME
+ * cannot be written): one token is created on first use and shared by every request of the run.
+ */
+export class RunTokenSource implements TokenSource {
+  private token: Promise<string> | undefined;
+
+  constructor(private readonly issue: () => Promise<IssuedToken>) {}
+
+  current(): Promise<string> {
+    this.token ??= this.issue().then(
+      (issued) => {
+        redactor.addSecret(issued.token);
+        return issued.token;
+      },
+      (error: unknown) => {
+        this.token = undefined;
+        throw error;
+      },
+    );
+    return this.token;
+  }
+
+  async renew(rejected: string): Promise<string> {
+    if ((await this.current()) === rejected) this.token = undefined;
+    return this.current();
   }
 }

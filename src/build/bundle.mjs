@@ -20,7 +20,7 @@
  *   node src/build/bundle.mjs            build dist/
  *   node src/build/bundle.mjs --analyze  also print what each output file is made of
  */
-import { cp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analyzeMetafile, build, transform } from 'esbuild';
@@ -41,7 +41,9 @@ const LIBRARY_ENTRIES = [
   'sandbox/routes/logs.ts',
   'sandbox/routes/numbers.ts',
   'services/webhooks/listener.ts',
+  'services/webhooks/log.ts',
   'services/webhooks/store.ts',
+  'services/webhooks/stores.ts',
 ];
 
 /** Native addons and server frameworks: resolved from node_modules at run time, never bundled. */
@@ -151,6 +153,32 @@ async function toCommonJs(file) {
   await writeFile(file, result.code);
 }
 
+/**
+ * Where each output file's code comes from and what it imports, for the start-up tests (what a
+ * command loads before it runs). Kept out of dist/, so it is never shipped.
+ */
+export const MODULE_MAP = path.join(ROOT, 'node_modules', '.cache', 'tcb', 'bundle-modules.json');
+
+function packageOf(input) {
+  const parts = input.split('node_modules/').pop().split('/');
+  return parts[0].startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0];
+}
+
+async function writeModuleMap(results) {
+  const outputs = {};
+  for (const { metafile } of results) {
+    for (const [output, { imports, inputs }] of Object.entries(metafile.outputs)) {
+      outputs[output] = {
+        imports: imports.map(({ path: target, kind, external }) => ({ path: target, kind, external: Boolean(external) })),
+        sources: Object.keys(inputs).filter((input) => input.startsWith('src/')),
+        packages: [...new Set(Object.keys(inputs).filter((input) => input.includes('node_modules/')).map(packageOf))].sort(),
+      };
+    }
+  }
+  await mkdir(path.dirname(MODULE_MAP), { recursive: true });
+  await writeFile(MODULE_MAP, `${JSON.stringify(outputs, null, 1)}\n`);
+}
+
 async function exists(file) {
   return stat(file).then(() => true, () => false);
 }
@@ -203,6 +231,7 @@ export async function bundle({ analyze = false } = {}) {
   if (await exists(path.join(SRC, HELP_TOPICS))) {
     await cp(path.join(SRC, HELP_TOPICS), path.join(DIST, HELP_TOPICS), { recursive: true });
   }
+  await writeModuleMap([entry, chunks, library]);
   if (analyze) {
     console.log(await analyzeMetafile(entry.metafile));
     console.log(await analyzeMetafile(chunks.metafile));

@@ -34,6 +34,8 @@ export interface Settings {
   format: Format;
   /** The user chose the format (flag or TCB_FORMAT) rather than the TTY default. */
   formatExplicit: boolean;
+  /** Where the format came from: a file's extension beats TCB_FORMAT and the default, not a flag. */
+  formatSource: 'flag' | 'env' | 'default';
   color: boolean;
   stderrColor: boolean;
   timeoutMs: number;
@@ -95,7 +97,13 @@ export function parseFormat(value: string, source: string): Format {
 }
 
 export function resolveFormat(flags: GlobalFlags, env: Env, stdoutIsTTY: boolean): Format {
-  if (flags.json) return 'json';
+  if (flags.json) {
+    // --json is --format json: with another --format the user asked for two things.
+    if (nonEmpty(flags.format) && parseFormat(flags.format!, '--format') !== 'json') {
+      throw new RangeError(`--json and --format ${flags.format} conflict: --json means --format json; give one of them`);
+    }
+    return 'json';
+  }
   if (nonEmpty(flags.format)) return parseFormat(flags.format!, '--format');
   if (nonEmpty(env.TCB_FORMAT)) return parseFormat(env.TCB_FORMAT!, 'TCB_FORMAT');
   return stdoutIsTTY ? 'table' : 'json';
@@ -138,6 +146,7 @@ export function resolveSettings(
     ),
     format: resolveFormat(flags, env, terminal.stdoutIsTTY),
     formatExplicit: Boolean(flags.json || nonEmpty(flags.format) || nonEmpty(env.TCB_FORMAT)),
+    formatSource: flags.json || nonEmpty(flags.format) ? 'flag' : nonEmpty(env.TCB_FORMAT) ? 'env' : 'default',
     color: resolveColor(flags, env, terminal.stdoutIsTTY),
     stderrColor: resolveColor(flags, env, terminal.stderrIsTTY),
     timeoutMs: Math.round(timeoutSeconds * 1000),

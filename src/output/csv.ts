@@ -17,7 +17,16 @@ export function columnsOf(rows: readonly Record<string, unknown>[]): string[] {
   return [...seen];
 }
 
+/**
+ * RFC 4180: a field holding a comma, a quote, CR or LF is quoted. csv-stringify on its own quotes
+ * only the record delimiter it writes, so a bare CR would end a record for other readers.
+ */
+export const CSV_QUOTE_WHEN = /[,"\r\n]/;
+
 export function csvLines(rows: readonly Record<string, unknown>[], columns: readonly string[], withHeader: boolean): string {
   const records = rows.map((row) => columns.map((column) => guardCell(row[column])));
-  return stringify(withHeader ? [columns.map(guardCell), ...records] : records, { record_delimiter: '\n' });
+  return stringify(withHeader ? [columns.map(guardCell), ...records] : records, {
+    record_delimiter: '\n',
+    quoted_match: CSV_QUOTE_WHEN,
+  });
 }

@@ -79,13 +79,24 @@ export class Output {
     return this.options.stderrIsTTY && !this.options.quiet;
   }
 
-  async writeStdout(text: string): Promise<void> {
-    if (text === '') return;
-    if (!this.stdout.write(text)) await once(this.stdout, 'drain');
+  /** Data: text, or bytes passed through unchanged (`tcb api` prints a body as it came). */
+  async writeStdout(data: string | Uint8Array): Promise<void> {
+    if (data.length === 0) return;
+    if (!this.stdout.write(data)) await once(this.stdout, 'drain');
   }
 
   private writeStderr(text: string): void {
     this.stderr.write(redactor.redact(text));
+  }
+
+  /** What the user asked to see on stderr (`tcb api --include`): always written, redacted. */
+  requested(text: string): void {
+    this.writeStderr(text);
+  }
+
+  /** error() writes one JSON line (json formats, or no TTY on stderr) rather than a message. */
+  get errorsAsJson(): boolean {
+    return this.format === 'json' || this.format === 'ndjson' || !this.options.stderrIsTTY;
   }
 
   /** Informational line: on a TTY (or with --verbose), never with --quiet. */
@@ -102,6 +113,11 @@ export class Output {
     if (this.options.stderrIsTTY || this.options.verbose) {
       this.writeStderr(`${this.errColor.yellow('Warning:')} ${message}\n`);
     }
+  }
+
+  /** A line a command promises on stderr whatever the terminal (e.g. each rejected input line). */
+  report(message: string): void {
+    this.writeStderr(`${message}\n`);
   }
 
   /** --verbose diagnostics (HTTP log). */
@@ -159,19 +175,26 @@ export class Output {
     return table.toString();
   }
 
+  /**
+   * JSON is all or nothing: the array is held (serialised) until end(), so a run that fails part
+   * way prints nothing rather than a broken array jq cannot read. ndjson and csv stream instead.
+   */
   private jsonArrayWriter<T>(): ListWriter<T> {
-    let count = 0;
+    const chunks: string[] = [];
     return {
       write: async (rows) => {
-        let chunk = '';
         for (const row of rows) {
           const body = JSON.stringify(row, null, 2).replace(/\n/g, '\n  ');
-          chunk += `${count === 0 ? '[\n  ' : ',\n  '}${body}`;
-          count += 1;
+          chunks.push(`${chunks.length === 0 ? '[\n  ' : ',\n  '}${body}`);
         }
-        await this.writeStdout(chunk);
       },
-      end: () => this.writeStdout(count === 0 ? '[]\n' : '\n]\n'),
+      end: async () => {
+        if (chunks.length === 0) return this.writeStdout('[]\n');
+        chunks.push('\n]\n');
+        // Written in slices so a huge array never becomes one giant string.
+        for (let i = 0; i < chunks.length; i += 1000) await this.writeStdout(chunks.slice(i, i + 1000).join(''));
+        chunks.length = 0;
+      },
     };
   }
 
@@ -210,8 +233,7 @@ export class Output {
   /** Errors: one JSON line for machines (json formats or no TTY on stderr), else a readable message. */
   error(error: unknown): void {
     const envelope = toEnvelope(error, this.options.verbose);
-    const asJson = this.format === 'json' || this.format === 'ndjson' || !this.options.stderrIsTTY;
-    if (asJson) {
+    if (this.errorsAsJson) {
       this.writeStderr(`${JSON.stringify({ error: envelope })}\n`);
     } else {
       let text = `${this.errColor.red('Error:')} ${envelope.message}\n`;

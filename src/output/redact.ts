@@ -8,8 +8,24 @@ const PATTERNS: Array<[RegExp, string]> = [
   [/(authorization\s*[:=]\s*"?)(bearer\s+)?[^\s",}]+/gi, `$1$2${MASK}`],
   [/(bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, `$1${MASK}`],
   [/("(?:api_key|apiKey|token|access_token|secret)"\s*:\s*")[^"]*(")/g, `$1${MASK}$2`],
-  [/([?&](?:key|api_key|token|access_token)=)[^&\s#"]+/gi, `$1${MASK}`],
+  // A URL's password (postgres://user:PASSWORD@host, any scheme) and libpq-style password=...
+  [/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@?#]*:)[^\s/?#]*@/gi, `$1${MASK}@`],
+  [/([?&\s]password=)[^&\s#"']+/gi, `$1${MASK}`],
 ];
+
+/**
+ * A secret in a URL query (`?key=…`): the value ends at the next parameter, a space, a quote or a
+ * bracket (brackets are never bare in a query, and a value already masked starts with one).
+ */
+const QUERY_SECRET = /([?&](?:key|api_key|token|access_token)=)([^&\s#"'<>[\]]+)/gi;
+/** Punctuation that ends a sentence or a bracket after a URL is prose, not part of the secret. */
+const TRAILING_PROSE = /[.,:;!?)\]}]+$/;
+
+function maskQuerySecret(_match: string, prefix: string, value: string): string {
+  const trailing = TRAILING_PROSE.exec(value)?.[0] ?? '';
+  const secret = value.slice(0, value.length - trailing.length);
+  return secret === '' ? `${prefix}${value}` : `${prefix}${MASK}${trailing}`;
+}
 
 export class Redactor {
   private readonly secrets = new Set<string>();
@@ -27,7 +43,7 @@ export class Redactor {
     for (const [pattern, replacement] of PATTERNS) {
       result = result.replace(pattern, replacement);
     }
-    return result;
+    return result.replace(QUERY_SECRET, maskQuerySecret);
   }
 }
 

@@ -54,3 +54,15 @@ export function authenticate(authorization: string | undefined, state: SandboxSt
   if (!key) return loginAgain(); // the key was revoked after the token was issued
   return { ok: true, token, key };
 }
+
+/** Ends the life of every issued token now (the control endpoint POST /__sandbox/tokens/expire). */
+export function expireTokens(state: SandboxState, now: number): number {
+  let expired = 0;
+  for (const record of state.tokens.values()) {
+    if (record.expiresAt > now) {
+      record.expiresAt = now;
+      expired += 1;
+    }
+  }
+  return expired;
+}

@@ -28,7 +28,13 @@ export function describeSandbox(handle: Pick<SandboxHandle, 'url' | 'credentials
     `  GET  ${url}/__sandbox/config     current knobs`,
     `  POST ${url}/__sandbox/config     e.g. {"latencyMs":200,"failureRate":0.1,"tokenLifetimeSeconds":60}`,
     `  POST ${url}/__sandbox/inject     e.g. {"endpoint":"labels-get","status":503,"count":2}`,
-    `  POST ${url}/__sandbox/reset      clear counters and injected failures`,
+    `  POST ${url}/__sandbox/holds      hold requests unanswered, e.g. {"endpoint":"cp-batch-v2","count":1}`,
+    `  POST ${url}/__sandbox/holds/release   let held requests go on ({"id":1}, or {} for all)`,
+    `  POST ${url}/__sandbox/tokens/expire   every issued token expires now`,
+    `  POST ${url}/__sandbox/batches/complete  pending call-reason batches complete now`,
+    `  POST ${url}/__sandbox/numbers/finish    pending publishes/delists finish now, e.g. {"failed":["919812345678"]}`,
+    `  POST ${url}/__sandbox/reset      clear counters, injected failures and holds`,
+    `  ANY  ${url}/__sandbox/echo       the request as received (try: tcb api /__sandbox/echo -f a=1)`,
     '',
   ].join('\n');
 }

@@ -10,6 +10,10 @@ export interface PlannedFailure {
   body: unknown;
   retryAfterSeconds: number | undefined;
   mode: FailureMode;
+  /** Matching requests still to let through before this failure applies. */
+  after: number;
+  /** Extra response headers (e.g. an X-Request-Id that echoes something). */
+  headers: Record<string, string>;
 }
 
 export class InjectionError extends Error {}
@@ -26,7 +30,7 @@ export function planFailure(input: unknown, knownEndpoints: ReadonlySet<string>)
     throw new InjectionError('failure must be a JSON object');
   }
   const failure = input as Partial<Record<keyof InjectedFailure, unknown>>;
-  const { endpoint, status = 503, count = 1, retryAfterSeconds, mode = 'respond' } = failure;
+  const { endpoint, status = 503, count = 1, retryAfterSeconds, mode = 'respond', after = 0 } = failure;
   if (typeof endpoint !== 'string' || (endpoint !== '*' && !knownEndpoints.has(endpoint))) {
     throw new InjectionError(`endpoint must be "*" or one of: ${[...knownEndpoints].join(', ')}`);
   }
@@ -40,6 +44,13 @@ export function planFailure(input: unknown, knownEndpoints: ReadonlySet<string>)
   if (typeof mode !== 'string' || !MODES.includes(mode as FailureMode)) {
     throw new InjectionError(`mode must be one of: ${MODES.join(', ')}`);
   }
+  if (!(typeof after === 'number' && Number.isInteger(after) && after >= 0)) {
+    throw new InjectionError('after must be a non-negative integer');
+  }
+  const headers = failure.headers ?? {};
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers) || Object.values(headers).some((v) => typeof v !== 'string')) {
+    throw new InjectionError('headers must be an object of header names to string values');
+  }
   return {
     endpoint,
     status,
@@ -47,6 +58,8 @@ export function planFailure(input: unknown, knownEndpoints: ReadonlySet<string>)
     body: failure.body !== undefined ? failure.body : defaultBodyForStatus(status, retryAfterSeconds),
     retryAfterSeconds,
     mode: mode as FailureMode,
+    after,
+    headers: { ...(headers as Record<string, string>) },
   };
 }
 
@@ -57,14 +70,21 @@ export class FailureInjector {
     this.queue.push(failure);
   }
 
-  /** Takes one use of the first failure aimed at this endpoint, if any. */
+  /**
+   * Takes one use of the first failure aimed at this endpoint that is due. Every failure still
+   * letting requests through (`after`) counts this request, whether or not another one answers it.
+   */
   take(endpointId: string): PlannedFailure | undefined {
-    const index = this.queue.findIndex((f) => f.endpoint === endpointId || f.endpoint === '*');
-    if (index === -1) return undefined;
-    const failure = this.queue[index]!;
-    failure.remaining -= 1;
-    if (failure.remaining === 0) this.queue.splice(index, 1);
-    return failure;
+    let chosen: PlannedFailure | undefined;
+    for (const failure of this.queue) {
+      if (failure.endpoint !== endpointId && failure.endpoint !== '*') continue;
+      if (failure.after > 0) failure.after -= 1;
+      else chosen ??= failure;
+    }
+    if (!chosen) return undefined;
+    chosen.remaining -= 1;
+    if (chosen.remaining === 0) this.queue.splice(this.queue.indexOf(chosen), 1);
+    return chosen;
   }
 
   pending(): PlannedFailure[] {
@@ -85,5 +105,7 @@ export function randomServiceUnavailable(): PlannedFailure {
     body: slugBody('service-unavailable', 'service temporarily unavailable, please retry'),
     retryAfterSeconds: undefined,
     mode: 'respond',
+    after: 0,
+    headers: {},
   };
 }

@@ -1,7 +1,7 @@
 // Tunable behaviour of the sandbox: defaults, merging and validation. Patches
 // come from TypeScript callers and from POST /__sandbox/config, so they are
 // validated at runtime too.
-import type { RateLimit, SandboxKnobs } from './types.js';
+import { ALL_ACCESS_AREAS, type AccessArea, type RateLimit, type SandboxKnobs } from './types.js';
 
 export function defaultKnobs(): SandboxKnobs {
   return {
@@ -17,6 +17,8 @@ export function defaultKnobs(): SandboxKnobs {
       'cp-realtime-v1': { limit: 100, windowMs: 1000 },
       'cp-bulk-v1': { limit: 10, windowMs: 1000 },
     },
+    clockOffsetMs: 0,
+    deniedAccess: [],
   };
 }
 
@@ -52,6 +54,16 @@ function checkRateLimit(endpoint: string, value: unknown): RateLimit {
   return { limit, windowMs };
 }
 
+function checkAreas(value: unknown): AccessArea[] {
+  if (!Array.isArray(value)) throw new KnobError(`deniedAccess must be an array of access areas (${ALL_ACCESS_AREAS.join(', ')})`);
+  for (const area of value) {
+    if (!(ALL_ACCESS_AREAS as readonly unknown[]).includes(area)) {
+      throw new KnobError(`deniedAccess: unknown access area ${JSON.stringify(area)}; use ${ALL_ACCESS_AREAS.join(', ')}`);
+    }
+  }
+  return [...new Set(value as AccessArea[])];
+}
+
 /**
  * Returns current ⊕ patch. rateLimits merge per endpoint, so configuring one
  * endpoint keeps the documented defaults of the others. Unknown keys are
@@ -64,6 +76,11 @@ export function mergeKnobs(current: SandboxKnobs, patch: unknown): SandboxKnobs 
     if (value === undefined) continue;
     if ((NUMERIC_KNOBS as readonly string[]).includes(name)) {
       next[name as (typeof NUMERIC_KNOBS)[number]] = checkNumber(name, value);
+    } else if (name === 'clockOffsetMs') {
+      if (typeof value !== 'number' || !Number.isFinite(value)) throw new KnobError('clockOffsetMs must be a number of ms (negative: the server is behind)');
+      next.clockOffsetMs = value;
+    } else if (name === 'deniedAccess') {
+      next.deniedAccess = checkAreas(value);
     } else if (name === 'rateLimits') {
       if (!isPlainObject(value)) throw new KnobError('rateLimits must be an object keyed by endpoint id');
       for (const [endpoint, limit] of Object.entries(value)) {
@@ -79,5 +96,5 @@ export function mergeKnobs(current: SandboxKnobs, patch: unknown): SandboxKnobs 
 }
 
 export function cloneKnobs(knobs: SandboxKnobs): SandboxKnobs {
-  return { ...knobs, rateLimits: Object.fromEntries(Object.entries(knobs.rateLimits).map(([k, v]) => [k, { ...v }])) };
+  return { ...knobs, deniedAccess: [...knobs.deniedAccess], rateLimits: Object.fromEntries(Object.entries(knobs.rateLimits).map(([k, v]) => [k, { ...v }])) };
 }

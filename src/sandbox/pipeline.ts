@@ -11,6 +11,7 @@ import { authenticate } from './auth.js';
 import { SandboxHttpError, forbidden, invalidInput, slugResponse, tooManyRequests } from './errors.js';
 import { bumpExtra, countRequest } from './counters.js';
 import { parseJsonBody } from './http-io.js';
+import type { RequestHolds, RequestWatch } from './holds.js';
 
 export interface SandboxRuntime {
   router: Router;
@@ -19,6 +20,8 @@ export interface SandboxRuntime {
   injector: FailureInjector;
   /** Per token and endpoint. */
   rateLimiter: SlidingWindowLimiter;
+  holds: RequestHolds;
+  watch: RequestWatch;
   knobs(): SandboxKnobs;
   baseUrl(): string;
 }
@@ -28,15 +31,17 @@ export interface ApiRequest {
   url: URL;
   headers: IncomingHttpHeaders;
   rawBody: Buffer;
+  /** Aborted when the client hangs up before it is answered. */
+  signal?: AbortSignal;
 }
 
-/** What to do with the connection: answer, or hang up without a word. */
-export type ApiOutcome = { kind: 'respond'; response: RouteResponse } | { kind: 'drop' };
+/** What to do with the connection: answer, hang up without a word, or nothing (the client left). */
+export type ApiOutcome = { kind: 'respond'; response: RouteResponse } | { kind: 'drop' } | { kind: 'gone' };
 
 const respond = (response: RouteResponse): ApiOutcome => ({ kind: 'respond', response });
 
 function failureResponse(failure: PlannedFailure): RouteResponse {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...failure.headers };
   if (failure.retryAfterSeconds !== undefined) headers['Retry-After'] = String(failure.retryAfterSeconds);
   return { status: failure.status, json: failure.body, headers };
 }
@@ -56,7 +61,7 @@ async function runHandler(route: RouteDefinition, ctx: Omit<RouteContext, 'body'
 export async function handleApiRequest(runtime: SandboxRuntime, request: ApiRequest): Promise<ApiOutcome> {
   const { state, counters, router } = runtime;
   const knobs = runtime.knobs();
-  const now = Date.now();
+  const now = Date.now() + knobs.clockOffsetMs;
 
   const match = router.match(request.method, request.url.pathname);
   if (match.kind === 'not-found') {
@@ -71,6 +76,7 @@ export async function handleApiRequest(runtime: SandboxRuntime, request: ApiRequ
   }
   const { route, params } = match;
   countRequest(counters, route.id);
+  runtime.watch.notify();
 
   let auth: { token: RouteContext['token']; key: RouteContext['key'] } = { token: undefined, key: undefined };
   if (route.auth !== 'none') {
@@ -80,13 +86,22 @@ export async function handleApiRequest(runtime: SandboxRuntime, request: ApiRequ
     if (params.clientAccountId !== undefined && params.clientAccountId !== result.token.clientAccountId) {
       return respond(forbidden());
     }
-    if (route.access && !result.key.access.has(route.access)) return respond(forbidden());
+    if (route.access && (!result.key.access.has(route.access) || knobs.deniedAccess.includes(route.access))) {
+      return respond(forbidden());
+    }
     const limit = knobs.rateLimits[route.id];
     if (limit) {
       const admission = runtime.rateLimiter.tryAdmit(`${result.token.token} ${route.id}`, limit.limit, limit.windowMs, now);
       if (!admission.admitted) return respond(tooManyRequests(retryAfterSeconds(admission.retryAfterMs)));
     }
     auth = { token: result.token, key: result.key };
+  }
+
+  // A held request is admitted but not processed until released; if its client hung up
+  // meanwhile, it is never processed.
+  if ((await runtime.holds.pass(route.id, request.signal)) && request.signal?.aborted) {
+    bumpExtra(counters, 'heldRequestsAbandoned');
+    return { kind: 'gone' };
   }
 
   const failure =

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { InjectedFailure, SandboxHandle, SandboxKnobs, SandboxOptions } from './types.js';
+import type { InjectedFailure, LoggedRequest, RouteResponse, SandboxHandle, SandboxKnobs, SandboxOptions } from './types.js';
 import { createState } from './state.js';
 import { cloneKnobs, defaultKnobs, mergeKnobs } from './knobs.js';
 import { bumpExtra, countResponse, createCounters, resetCounters, snapshotCounters } from './counters.js';
@@ -15,16 +15,21 @@ import { Router } from './router.js';
 import { routes } from './routes/index.js';
 import { handleApiRequest } from './pipeline.js';
 import type { SandboxRuntime } from './pipeline.js';
-import { handleControlRequest, isControlPath } from './control.js';
+import { echoRequest, handleControlRequest, isControlPath, isEchoPath } from './control.js';
 import type { SandboxControls } from './control.js';
 import { BodyTooLargeError, readBody, writeResponse } from './http-io.js';
 import { slugResponse } from './errors.js';
 import { SEED_FULL_ACCESS_KEY, SEED_RESTRICTED_KEY, SEED_CLIENT_ACCOUNT_ID } from './seed.js';
+import { RequestHolds, RequestWatch, planHold } from './holds.js';
+import { expireTokens } from './auth.js';
+import { completeBatches } from './routes/call-reasons.js';
+import { finishNumberChanges } from './routes/numbers.js';
 
 export type {
   AccessArea,
   FailureMode,
   InjectedFailure,
+  LoggedRequest,
   RateLimit,
   RouteContext,
   RouteDefinition,
@@ -36,7 +41,11 @@ export type {
   SandboxOptions,
 } from './types.js';
 export type { SandboxState } from './state.js';
+export type { Hold, HoldInfo, HoldSpec } from './holds.js';
 export { describeSandbox } from './describe.js';
+
+/** The request log keeps the most recent requests only, so a long-running sandbox stays small. */
+export const REQUEST_LOG_LIMIT = 10_000;
 
 export async function startSandbox(options: SandboxOptions = {}): Promise<SandboxHandle> {
   const { port = 0, host = '127.0.0.1', ...knobOptions } = options;
@@ -44,9 +53,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const state = createState();
   const counters = createCounters();
   const injector = new FailureInjector();
+  const holds = new RequestHolds();
+  const watch = new RequestWatch(counters);
   const router = new Router(routes);
   const endpointIds = router.endpointIds();
   let url = '';
+  const requestLog: LoggedRequest[] = [];
 
   const runtime: SandboxRuntime = {
     router,
@@ -54,6 +66,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     counters,
     injector,
     rateLimiter: new SlidingWindowLimiter(),
+    holds,
+    watch,
     knobs: () => knobs,
     baseUrl: () => url,
   };
@@ -73,31 +87,74 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return { ...planned };
     },
     pendingFailures: () => injector.pending(),
+    requests: () => requestLog.map((entry) => ({ ...entry })),
+    hold: (spec) => holds.add(planHold(spec, endpointIds)).info(),
+    holds: () => holds.list(),
+    release: (id) => holds.release(id),
+    expireTokens: () => expireTokens(state, Date.now()),
+    completeBatches: (batchId) => completeBatches(state, Date.now(), batchId),
+    finishNumberChanges: (failed) => finishNumberChanges(state, Date.now(), failed),
     reset: () => {
       resetCounters(counters);
       injector.clear();
+      requestLog.length = 0;
+      holds.release();
     },
   };
 
+  function logRequest(entry: LoggedRequest): void {
+    requestLog.push(entry);
+    if (requestLog.length > REQUEST_LOG_LIMIT) requestLog.splice(0, requestLog.length - REQUEST_LOG_LIMIT);
+  }
+
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const receivedAt = Date.now();
     res.setHeader('X-Request-Id', randomUUID());
+    // Node sends the real time; a skewed server sends its own.
+    if (knobs.clockOffsetMs !== 0) res.setHeader('Date', new Date(Date.now() + knobs.clockOffsetMs).toUTCString());
     const method = req.method ?? 'GET';
     const requestUrl = new URL(req.url ?? '/', 'http://sandbox.invalid');
     const rawBody = await readBody(req);
 
+    if (isEchoPath(requestUrl.pathname)) {
+      writeResponse(res, echoRequest(method, requestUrl, req.headers, rawBody));
+      return;
+    }
     if (isControlPath(requestUrl.pathname)) {
       writeResponse(res, handleControlRequest(controls, method, requestUrl.pathname, rawBody));
       return;
     }
 
     if (knobs.latencyMs > 0) await sleep(knobs.latencyMs);
-    const outcome = await handleApiRequest(runtime, { method, url: requestUrl, headers: req.headers, rawBody });
+    const hangUp = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) hangUp.abort();
+    });
+    const outcome = await handleApiRequest(runtime, { method, url: requestUrl, headers: req.headers, rawBody, signal: hangUp.signal });
+    if (outcome.kind === 'gone') return;
+    const matched = router.match(method, requestUrl.pathname);
+    const logged = (response: RouteResponse | undefined): LoggedRequest => {
+      const entry: LoggedRequest = {
+        endpoint: matched.kind === 'found' ? matched.route.id : null,
+        method,
+        path: requestUrl.pathname,
+        receivedAt,
+        status: response?.status ?? null,
+        answeredAt: Date.now(),
+      };
+      const retryAfter = response?.headers?.['Retry-After'];
+      if (retryAfter !== undefined) entry.retryAfter = retryAfter;
+      return entry;
+    };
+    // Logged before the answer goes out, so a client can never see it earlier than answeredAt.
     if (outcome.kind === 'drop') {
       bumpExtra(counters, 'droppedConnections');
+      logRequest(logged(undefined));
       req.socket.destroy();
       return;
     }
     countResponse(counters, outcome.response.status);
+    logRequest(logged(outcome.response));
     writeResponse(res, outcome.response);
   }
 
@@ -134,8 +191,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     inject: (failure: InjectedFailure) => {
       controls.inject(failure);
     },
+    requests: controls.requests,
+    hold: (spec) => holds.add(planHold(spec, endpointIds)),
+    whenRequests: (endpoint, count) => watch.until(endpoint, count),
+    expireTokens: controls.expireTokens,
     state,
     close: () => {
+      // Held requests would keep their connections, and close(), open.
+      holds.release();
       closing ??= new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
         // Keep-alive sockets would otherwise hold close() open.

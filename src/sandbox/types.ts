@@ -3,6 +3,7 @@
 // they never depend on the server wiring.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { SandboxState, ApiKeyRecord, TokenRecord } from './state.js';
+import type { Hold, HoldSpec } from './holds.js';
 
 export interface SandboxKnobs {
   /** Lifetime of a newly issued token (the API documents 60 minutes). */
@@ -20,6 +21,13 @@ export interface SandboxKnobs {
   numberProcessingMs?: number;
   /** How long a call-reason batch stays pending (unset: the call-reasons module's default). */
   batchDelayMs?: number;
+  /**
+   * The server's clock minus the real one, in ms (may be negative): shifts the Date header, token
+   * times and every "now" the API checks against, to show what a skewed client clock meets.
+   */
+  clockOffsetMs: number;
+  /** Access areas no key may use: every endpoint of such an area answers 403 forbidden-error. */
+  deniedAccess: AccessArea[];
 }
 
 export interface RateLimit {
@@ -69,6 +77,29 @@ export interface InjectedFailure {
    * failure anyway (the client cannot know whether the work happened).
    */
   mode?: FailureMode;
+  /**
+   * Let this many matching requests through first (default 0): aims the failure at one
+   * request, e.g. `after: 2` answers the third batch POST.
+   */
+  after?: number;
+  /** Extra headers on the failure response (e.g. an X-Request-Id echoing something). */
+  headers?: Record<string, string>;
+}
+
+/** One API request as the sandbox saw it (control endpoints are not logged). */
+export interface LoggedRequest {
+  /** Endpoint id, or null for a path that matched no endpoint. */
+  endpoint: string | null;
+  method: string;
+  path: string;
+  /** Epoch ms when the request arrived. */
+  receivedAt: number;
+  /** Status sent, or null when the connection was dropped without an answer. */
+  status: number | null;
+  /** Epoch ms just before the answer was written (or the connection dropped). */
+  answeredAt: number;
+  /** Retry-After sent with the answer, in seconds. */
+  retryAfter?: string;
 }
 
 export interface SandboxHandle {
@@ -82,6 +113,14 @@ export interface SandboxHandle {
   counters(): SandboxCounters;
   configure(patch: Partial<SandboxKnobs>): SandboxKnobs;
   inject(failure: InjectedFailure): void;
+  /** Holds matching requests (unprocessed) until the hold is released. */
+  hold(spec: HoldSpec): Hold;
+  /** Resolves once the endpoint has been requested `count` times in all (counters.requests). */
+  whenRequests(endpoint: string, count: number): Promise<void>;
+  /** Every issued token expires now: the next request with one is answered 401. Returns how many. */
+  expireTokens(): number;
+  /** The API requests received, oldest first (the most recent REQUEST_LOG_LIMIT). */
+  requests(): LoggedRequest[];
   state: SandboxState;
   close(): Promise<void>;
 }

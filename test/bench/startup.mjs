@@ -88,6 +88,7 @@ export async function bench({ report }) {
       'tcb numbers list --json': [BIN, 'numbers', 'list', '--json'],
       'tcb auth status --json': [BIN, 'auth', 'status', '--json'],
       'tcb batch status ID --json': [BIN, 'batch', 'status', batchId, '--json'],
+      'tcb completion bash': [BIN, 'completion', 'bash'],
     };
     const goals = {
       'tcb --version': { ratio: 1.1 },
@@ -121,6 +122,7 @@ export async function bench({ report }) {
       const memory = goal.rssMb === undefined ? `peak RSS ${peak.toFixed(1)} MB` : `peak RSS ${peak.toFixed(1)} MB (goal <= ${goal.rssMb})`;
       figures[name] = `${ratio.toFixed(2)}x node (goal <= ${goal.ratio}x), ${median(times[name]).toFixed(1)} ms, ${memory}${ok ? '' : '  NOT MET'}`;
     }
+    figures['tcb completion bash / --help'] = `${(median(times['tcb completion bash']) / median(times['tcb --help'])).toFixed(2)}x (the generator only: close to 1)`;
     figures.goal = met ? 'met' : 'NOT met';
     report('startup', figures);
   } finally {

@@ -1,4 +1,4 @@
-// Demo tour: call reasons (push, upload --wait) and batch status.
+// Demo tour: call reasons (push, upload --wait, stream) and batch status.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -44,4 +44,17 @@ export async function tour({ run, say, configDir }) {
   await run(['batch', 'status', '--upload', csv, '--format', 'table'], { allowExit: [0, 6] });
   say('The same as the API\'s own JSON objects, from the /v3 status path');
   await run(['batch', 'status', '--upload', csv, '--api-version', 'v3', '--format', 'ndjson'], { allowExit: [0, 6] });
+
+  say('Stream NDJSON records (v2 or v1 names): one acknowledgement per batch on stdout; a bad line is reported and skipped');
+  const feed = [
+    `{"caller_number":"911234567890","receiver_number":"919876543270","reason":"ignored key"}`,
+    `{"caller":"+91 12345 67890","receiver":"919876543271","call_reason":"Your parcel is here"}`,
+    'not json',
+    `{"caller_number":"911234567890","receiver_number":"919876543272","dynamic_call_reason":"Pay <now>!"}`,
+    `{"caller_number":"911234567890","receiver_number":"919876543273"}`,
+  ].join('\n');
+  await run(['call-reason', 'stream', '--label-id', FLOWER_ERA, '--duration', '1h', '--batch-size', '2', '--max-latency', '200ms'], {
+    input: `${feed}\n`,
+    allowExit: [6],
+  });
 }

@@ -34,8 +34,10 @@ let failures = 0;
  * Runs tcb as a user would, its output straight to this terminal. Asynchronous: the sandbox
  * answers from this same process, so it must not be blocked while tcb runs.
  */
-async function run(args, { input, env: extra, allowExit = [0] } = {}) {
-  console.log(bold(`$ tcb ${args.map((a) => (/[\s"$]/.test(a) ? `'${a}'` : a)).join(' ')}`));
+async function run(args, { input, env: extra, showEnv = [], allowExit = [0] } = {}) {
+  // showEnv: variables worth seeing on the command line (never a real secret).
+  const prefix = showEnv.map((name) => `${name}=${extra?.[name] ?? ''} `).join('');
+  console.log(bold(`$ ${prefix}tcb ${args.map((a) => (/[\s"$]/.test(a) ? `'${a}'` : a)).join(' ')}`));
   const child = spawn(process.execPath, [bin, ...args], {
     cwd: root,
     env: { ...env, ...extra },

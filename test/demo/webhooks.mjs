@@ -41,7 +41,16 @@ export async function tour({ run, say, env, bin, root, configDir }) {
     await run(['webhook', 'test', '--url', hook, '--type', 'user_feedback', '--json'], withKey);
 
     say('A wrong key is refused with 401 and nothing is stored (exit 4)');
-    await run(['webhook', 'test', '--url', `${hook}?key=not-the-key`, '--format', 'table'], { allowExit: [4] });
+    await run(['webhook', 'test', '--url', hook, '--format', 'table'], {
+      env: { TCB_WEBHOOK_KEY: 'wrong' },
+      showEnv: ['TCB_WEBHOOK_KEY'],
+      allowExit: [4],
+    });
+
+    say('An event the docs do not describe (here an unknown event_type) is stored all the same, flagged unrecognised, with a warning');
+    console.log(`$ curl -X POST --data '{"event_id":"demo-odd","event_type":"call_log"}' '${hook}?key=…'`);
+    const odd = await fetch(`${hook}?key=${key}`, { method: 'POST', body: JSON.stringify({ event_id: 'demo-odd', event_type: 'call_log' }) });
+    console.log(odd.status, await odd.text());
 
     say('Export what was received, like the logs: CSV for people, JSON for scripts, one row per feedback answer');
     await run(['cmb', 'export', '--source', 'webhook', '--store', store, '--from', '-1h', '--format', 'csv']);

@@ -3,8 +3,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'csv-parse/sync';
+import { stringify } from 'csv-stringify/sync';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startSandbox, type SandboxHandle } from '../../src/sandbox/server.js';
 import {
@@ -17,7 +17,9 @@ import {
   type CmbLogEvent,
 } from '../../src/sandbox/routes/logs.js';
 import { openWebhookStore } from '../../src/services/webhooks/store.js';
+import { classifyDelivery } from '../../src/services/webhooks/validate.js';
 import { BIN, ROOT, baseEnv, errorEnvelope, startHarness, tempDir, type Harness } from '../helpers/cli.js';
+import { whenInDirectory } from '../helpers/watch.js';
 
 let h: Harness;
 let storage: SandboxHandle;
@@ -113,6 +115,33 @@ describe('tcb cmb export', () => {
     expect(errorEnvelope(broken.stderr).message).toContain('says it is JSON but is not');
   });
 
+  it('guards cells that a spreadsheet would run (= + - @ tab CR) in CSV, and quotes a CR (RFC 4180); JSON keeps them as they are', async () => {
+    const dangerous = ['=HYPERLINK("http://evil.example/x")', '+1+2', '-3+4', '@SUM(A1:A2)', '\t=1+1', '\r=1+1', 'plain'];
+    const download = stringify(
+      [CMB_LOG_COLUMNS, ...dangerous.map((value, i) => CMB_LOG_COLUMNS.map((column) => (column === 'request_id' ? `r-${i}` : column === 'cmb_config_name' ? value : '')))],
+      { record_delimiter: '\r\n', quoted: true },
+    );
+    configureLogs(h.sandbox.state, { downloadOverride: { contentType: 'text/csv', body: download } });
+    const range = ['--from', String(events[0]!.requestedAt), '--to', String(events[5]!.requestedAt)];
+
+    const csv = await h.run(['cmb', 'export', ...range, '--format', 'csv']);
+    expect(csv.code, csv.stderr).toBe(0);
+    // Read as RFC 4180 readers do: an unquoted CR ends a record.
+    const parsed = parse(csv.stdout, { columns: true, record_delimiter: ['\r\n', '\n', '\r'] }) as Record<string, string>[];
+    expect(parsed.map((r) => [r.request_id, r.cmb_config_name])).toEqual([
+      ['r-0', `'=HYPERLINK("http://evil.example/x")`],
+      ['r-1', "'+1+2"],
+      ['r-2', "'-3+4"],
+      ['r-3', "'@SUM(A1:A2)"],
+      ['r-4', "'\t=1+1"],
+      ['r-5', "'\r=1+1"],
+      ['r-6', 'plain'],
+    ]);
+
+    const json = await h.run(['cmb', 'export', ...range, '--json']);
+    expect((JSON.parse(json.stdout) as { cmb_config_name: string }[]).map((r) => r.cmb_config_name)).toEqual(dangerous);
+  });
+
   it('sends seconds with --time-unit s', async () => {
     const before = h.sandbox.counters().extra.logQueriesInSeconds ?? 0;
     const from = events[30]!.requestedAt;
@@ -127,6 +156,7 @@ describe('tcb cmb export', () => {
   it('sends the bearer token to a download on the API host, and never to another host', async () => {
     const range = ['--from', String(events[0]!.requestedAt), '--to', String(events[9]!.requestedAt), '--json'];
     const sameHostBefore = h.sandbox.counters().extra.logDownloadsWithAuthorization ?? 0;
+    const otherHostBefore = storage.counters().extra.logDownloads ?? 0;
     const same = await h.run(['cmb', 'export', ...range]);
     expect(JSON.parse(same.stdout)).toHaveLength(10);
     // Control: the counter sees an Authorization header when one is sent.
@@ -136,11 +166,11 @@ describe('tcb cmb export', () => {
     const other = await h.run(['cmb', 'export', ...range]);
     expect(other.code, other.stderr).toBe(0);
     expect(JSON.parse(other.stdout)).toHaveLength(10);
-    expect(storage.counters().extra.logDownloads).toBeGreaterThanOrEqual(1);
+    expect(storage.counters().extra.logDownloads).toBe(otherHostBefore + 1);
     expect(storage.counters().extra.logDownloadsWithAuthorization ?? 0).toBe(0);
   });
 
-  it('writes --output atomically and leaves no temporary file', async () => {
+  it('writes --output atomically: no temporary file left, and an existing file survives a failed run unchanged', async () => {
     const { dir, cleanup } = tempDir();
     try {
       const file = path.join(dir, 'cmb-2026.csv');
@@ -151,6 +181,26 @@ describe('tcb cmb export', () => {
       expect(result.stdout).toBe('');
       // csv from the extension.
       expect(csvRows(readFileSync(file, 'utf8')).map((r) => r.request_id)).toEqual(idsBetween(from, to));
+      expect(readdirSync(dir)).toEqual(['cmb-2026.csv']);
+
+      // A download that breaks after rows have been written leaves the existing file as it was.
+      const before = readFileSync(file, 'utf8');
+      const broken: Server = createServer((_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'text/csv' });
+        const rows = Array.from({ length: 2000 }, (_, i) => `id-${i},2026-05-01T00:00:00Z,91,fs,91,NA,NA,,,false,,CMBName`);
+        res.write(`${CMB_LOG_COLUMNS.join(',')}\n${rows.join('\n')}\n`, () => res.socket!.end());
+      });
+      await new Promise<void>((resolve) => broken.listen(0, '127.0.0.1', resolve));
+      try {
+        configureLogs(h.sandbox.state, { downloadHost: { url: `http://127.0.0.1:${(broken.address() as AddressInfo).port}`, state: storage.state } });
+        const failedRun = await h.run(['cmb', 'export', '--from', String(from), '--to', String(to), '--output', file]);
+        expect(failedRun.code, failedRun.stderr).toBe(5);
+      } finally {
+        configureLogs(h.sandbox.state, { downloadHost: undefined });
+        broken.closeAllConnections();
+        broken.close();
+      }
+      expect(readFileSync(file, 'utf8')).toBe(before);
       expect(readdirSync(dir)).toEqual(['cmb-2026.csv']);
 
       // A failed download leaves no file at all.
@@ -186,13 +236,11 @@ describe('tcb cmb export', () => {
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (c) => (stderr += c));
       const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-      // Wait until rows have reached the temporary file.
-      let temp: string | undefined;
-      for (let i = 0; i < 400 && !temp; i += 1) {
-        temp = readdirSync(dir).find((name) => name.endsWith('.tmp') && statSync(path.join(dir, name)).size > 0);
-        if (!temp) await sleep(25);
-      }
-      expect(temp, stderr).toBeDefined();
+      // Once rows have reached the temporary file, Ctrl-C.
+      const temp = await whenInDirectory(dir, () =>
+        readdirSync(dir).find((name) => name.endsWith('.tmp') && statSync(path.join(dir, name)).size > 0),
+      );
+      expect(temp, stderr).toMatch(/^\.out\.csv\.\d+\.[0-9a-f]{8}\.tmp$/);
       child.kill('SIGINT');
       expect(await exited).toBe(130);
       expect(readdirSync(dir)).toEqual([]);
@@ -205,6 +253,7 @@ describe('tcb cmb export', () => {
   });
 
   it('--since-last exports each record exactly once, boundary records included', async () => {
+    expect.hasAssertions();
     const { dir, cleanup } = tempDir();
     const env = { TCB_CONFIG_DIR: dir };
     const ids = async (args: string[]) => {
@@ -282,8 +331,10 @@ describe('tcb feedback export', () => {
     expect(all.code, all.stderr).toBe(0);
     const rows = csvRows(all.stdout);
     expect(rows).toHaveLength((responses.length - 10) * survey.questions.length);
-    // The formula-looking answer is guarded in CSV.
-    expect(all.stdout).not.toMatch(/,=HYPERLINK/);
+    // The formula-looking answer is guarded in CSV: the parsed cell starts with a quote.
+    const freeText = rows.filter((r) => r.question === 'Anything else?').map((r) => r.response);
+    expect(freeText).toContain(`'=HYPERLINK("http://example.com")`);
+    expect(freeText.filter((answer) => /^[=+\-@\t\r]/.test(answer!))).toEqual([]);
 
     const bounded = await h.run(['feedback', 'export', '--survey-id', survey.id, '--from', String(from), '--to', String(to), '--json']);
     const ids = new Set((JSON.parse(bounded.stdout) as { response_id: string }[]).map((r) => r.response_id));
@@ -314,8 +365,9 @@ describe('tcb feedback export', () => {
 describe('--source webhook', () => {
   const fixture = (name: string) => readFileSync(path.join(ROOT, 'test', 'fixtures', 'api', name), 'utf8');
   const toStore = (body: string) => {
-    const event = JSON.parse(body);
-    return { event_id: event.event_id, event_type: event.event_type, created_at: event.created_at, body };
+    const classified = classifyDelivery(Buffer.from(body));
+    if (!classified.ok) throw new Error(classified.reason);
+    return classified.record;
   };
 
   it('exports stored events like the logs, and --since-last follows the insertion order', async () => {

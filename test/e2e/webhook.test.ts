@@ -1,106 +1,18 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openWebhookStore } from '../../src/services/webhooks/store.js';
-import { BIN, ROOT, baseEnv, errorEnvelope, runTcb, tempDir } from '../helpers/cli.js';
+import { errorEnvelope, runTcb, tempDir } from '../helpers/cli.js';
+import { FIXTURES, KEY, fixture, fixtureText, logSettled, post, startListener, stop, storedEvent, storedEvents, type Listener } from '../helpers/webhook.js';
 
-const KEY = 'e2e-webhook-key-0123456789abcdef';
-const FIXTURES = [
-  'webhook.cmb.slot-picker-happy-flow.json',
-  'webhook.cmb.sim-info-unavailable.json',
-  'webhook.cmb.not-interested.json',
-  'webhook.user-feedback.json',
-];
-const fixtureText = (name: string) => readFileSync(path.join(ROOT, 'test', 'fixtures', 'api', name), 'utf8');
-const fixture = (name: string) => JSON.parse(fixtureText(name));
-
-interface Listener {
-  child: ChildProcessWithoutNullStreams;
-  url: string;
-  hook: string;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Spawns `tcb webhook listen --port 0` and reads its URL from the JSON it prints on stdout. */
-function startListener(store: string, extraArgs: string[] = [], env: Record<string, string | undefined> = {}): Promise<Listener> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'webhook', 'listen', '--store', store, '--port', '0', '--json', ...extraArgs], {
-      cwd: ROOT,
-      env: baseEnv({ TCB_WEBHOOK_KEY: KEY, ...env }),
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    let started = false;
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
-      child.on('close', (code, signal) => done({ code, signal })),
-    );
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`listener did not start:\n${stderr}`));
-    }, 20_000);
-    child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk));
-    child.stdout.setEncoding('utf8').on('data', (chunk) => {
-      stdout += chunk;
-      if (started) return;
-      try {
-        const info = JSON.parse(stdout);
-        started = true;
-        clearTimeout(timer);
-        resolve({
-          child,
-          url: info.url,
-          hook: `${info.url}tcbiz-webhook?key=${KEY}`,
-          stdout: () => stdout,
-          stderr: () => stderr,
-          exited,
-        });
-      } catch {
-        // not a complete JSON object yet
-      }
-    });
-    void exited.then(({ code }) => {
-      if (!started) {
-        clearTimeout(timer);
-        reject(new Error(`listener exited with ${code}:\n${stderr}`));
-      }
-    });
-  });
-}
-
-async function stop(listener: Listener): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (listener.child.exitCode === null && listener.child.signalCode === null) listener.child.kill('SIGTERM');
-  return listener.exited;
-}
-
-async function post(url: string, body: string | object): Promise<{ status: number; json: any }> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await response.text();
-  let json: unknown = text;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // keep the text
-  }
-  return { status: response.status, json };
-}
-
-function storedEvents(file: string) {
-  const store = openWebhookStore(file, { readonly: true });
-  try {
-    return [...store.events()];
-  } finally {
-    store.close();
-  }
+/** The JSON lines a listener started with --json wrote on stderr. */
+function logLines(listener: Listener): Array<Record<string, any>> {
+  return listener
+    .stderr()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
 }
 
 describe('tcb webhook listen', () => {
@@ -130,12 +42,13 @@ describe('tcb webhook listen', () => {
       expect(answer.status, name).toBe(200);
       expect(answer.json).toEqual({ status: 'ok', event_id: fixture(name).event_id, duplicate: false });
     }
-    const stored = storedEvents(storeFile);
     for (const name of FIXTURES) {
-      const match = stored.find((e) => e.event_id === fixture(name).event_id);
+      const match = storedEvent(storeFile, fixture(name).event_id);
       expect(match, name).toBeDefined();
+      expect(Buffer.from(match!.body).toString('utf8')).toBe(fixtureText(name));
       expect(match!.event).toEqual(fixture(name));
       expect(match!.created_at).toBe(fixture(name).created_at);
+      expect(match!.unrecognised_reason).toBeNull();
     }
   });
 
@@ -151,18 +64,17 @@ describe('tcb webhook listen', () => {
     expect(after.find((e) => e.event_id === 'wrong-key-event')).toBeUndefined();
   });
 
-  it('answers malformed events with 400 and a reason, and stores none of them', async () => {
+  it('answers 400 only for what cannot be stored at all: not JSON, not an object, no string event_id', async () => {
     const before = storedEvents(storeFile).length;
     const good = fixture('webhook.cmb.slot-picker-happy-flow.json');
     const cases: Array<[string | object, RegExp]> = [
       ['{not json', /not valid JSON/],
+      ['', /empty/],
       ['[1,2]', /JSON object/],
-      [{ ...good, event_id: undefined }, /event_id/],
-      [{ ...good, event_id: 'm1', event_type: 'call' }, /event_type/],
-      [{ ...good, event_id: 'm2', created_at: 'yesterday' }, /created_at/],
-      [{ ...good, event_id: 'm3', cmb_payload: 'x' }, /cmb_payload/],
-      [{ ...good, event_id: 'm4', cmb_payload: { ...good.cmb_payload, is_interested: 'yes' } }, /is_interested/],
-      [{ ...fixture('webhook.user-feedback.json'), event_id: 'm5', survey_payload: { user_responses: 'x' } }, /user_responses/],
+      ['"text"', /JSON object/],
+      [{ ...good, event_id: undefined }, /event_id is missing/],
+      [{ ...good, event_id: 42 }, /event_id must be a string/],
+      [{ ...good, event_id: null }, /event_id must be a string/],
     ];
     for (const [body, reason] of cases) {
       const answer = await post(listener.hook, body);
@@ -193,13 +105,13 @@ describe('tcb webhook listen', () => {
   it('acknowledges a redelivered event with 200 and stores it once', async () => {
     const event = { ...fixture(FIXTURES[1]!), event_id: 'redelivered-1' };
     const first = await post(listener.hook, event);
-    const second = await post(listener.hook, { ...event, created_at: '1753949999' });
-    expect(first).toEqual({ status: 200, json: { status: 'ok', event_id: 'redelivered-1', duplicate: false } });
-    expect(second).toEqual({ status: 200, json: { status: 'ok', event_id: 'redelivered-1', duplicate: true } });
+    const second = await post(listener.hook, event);
+    expect(first).toMatchObject({ status: 200, json: { status: 'ok', event_id: 'redelivered-1', duplicate: false } });
+    expect(second).toMatchObject({ status: 200, json: { status: 'ok', event_id: 'redelivered-1', duplicate: true } });
+    expect(second.json.conflict).toBeUndefined();
     const matches = storedEvents(storeFile).filter((e) => e.event_id === 'redelivered-1');
     expect(matches).toHaveLength(1);
-    expect(matches[0]!.deliveries).toBe(2);
-    expect(matches[0]!.created_at).toBe(event.created_at); // the first delivery is what is kept
+    expect(matches[0]!).toMatchObject({ deliveries: 2, conflicts: 0 });
   });
 
   it('200 parallel posts (with redeliveries among them): all acknowledged, each event stored once', async () => {
@@ -215,20 +127,32 @@ describe('tcb webhook listen', () => {
     expect(stored.filter((e) => e.deliveries === 2)).toHaveLength(50);
   });
 
-  it('logs every request on stderr without ever showing the key', async () => {
-    const log = listener.stderr();
-    expect(log).toContain('"POST /tcbiz-webhook?key=[REDACTED]" 200');
-    expect(log).toMatch(/"POST \/tcbiz-webhook\?key=\[REDACTED\]" 401 .*wrong key/);
-    expect(log).toMatch(/ 400 .*rejected: /);
-    expect(log).not.toContain(KEY);
-    expect(log).not.toContain(KEY.slice(0, -1));
+  it('logs every request on stderr as JSON lines (--json), with a timestamp, never showing the key', async () => {
+    await logSettled(listener);
+    const lines = logLines(listener);
+    const requests = lines.filter((line) => line.msg === 'request');
+    expect(requests.length).toBeGreaterThan(200);
+    for (const line of lines) expect(new Date(line.time).toISOString()).toBe(line.time);
+    expect(requests.find((r) => r.method === 'POST' && r.status === 200)).toMatchObject({
+      level: 'info',
+      client: '127.0.0.1',
+      method: 'POST',
+      path: '/tcbiz-webhook?key=[REDACTED]',
+      outcome: 'stored',
+    });
+    expect(typeof requests[0]!.ms).toBe('number');
+    expect(requests.find((r) => r.status === 401)).toMatchObject({ outcome: 'unauthorized', event_id: null });
+    expect(requests.find((r) => r.status === 400)).toMatchObject({ outcome: 'rejected', detail: expect.stringMatching(/not valid JSON/) });
+    expect(requests.find((r) => r.outcome === 'duplicate')).toMatchObject({ status: 200, event_id: 'redelivered-1' });
+    expect(listener.stderr()).not.toContain(KEY);
+    expect(listener.stderr()).not.toContain(KEY.slice(0, -1));
     expect(listener.stdout()).not.toContain(KEY);
   });
 
   it('stops on SIGTERM with exit 0, the store closed and consistent', async () => {
     const result = await stop(listener);
     expect(result).toEqual({ code: 0, signal: null });
-    expect(listener.stderr()).toMatch(/Stopped\. This run: \d+ stored/);
+    expect(logLines(listener).map((line) => line.msg)).toContainEqual(expect.stringMatching(/^stopped; this run: \d+ stored/));
     expect(storedEvents(storeFile).length).toBe(FIXTURES.length + 1 + 150);
   });
 });
@@ -257,7 +181,7 @@ describe('tcb webhook listen: durability and shutdown', () => {
     }
     const stored = storedEvents(storeFile);
     expect(stored.map((e) => e.event_id)).toEqual(['survives-kill-9']);
-    expect(stored[0]!.event).toEqual(event);
+    expect(storedEvent(storeFile, 'survives-kill-9')!.event).toEqual(event);
   });
 
   it('SIGTERM lets an in-flight request finish (and store its event) before exiting 0', async () => {
@@ -265,26 +189,23 @@ describe('tcb webhook listen: durability and shutdown', () => {
     const listener = await startListener(storeFile, ['--verbose']);
     const body = JSON.stringify({ ...fixture('webhook.user-feedback.json'), event_id: 'in-flight-1' });
     const status = new Promise<number>((resolve, reject) => {
-      const req = request(
-        listener.hook,
-        { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
-        (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        },
-      );
+      // Expect: 100-continue: the server answers "100 Continue" once it has the headers and is
+      // handling the request, so the request is known to be in flight before the signal is sent.
+      const req = request(listener.hook, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), expect: '100-continue' },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
       req.on('error', reject);
-      req.write(body.slice(0, 20));
-      // The request is in flight (headers and part of the body sent); now ask the listener to stop.
-      setTimeout(() => {
+      req.on('continue', () => {
         listener.child.kill('SIGTERM');
-        const waitForShutdown = setInterval(() => {
-          if (listener.stderr().includes('Stopping')) {
-            clearInterval(waitForShutdown);
-            req.end(body.slice(20));
-          }
-        }, 10);
-      }, 100);
+        // Send the body only once the listener says it is stopping.
+        listener.waitForStderr(/stopping/).then(() => req.end(body), reject);
+      });
+      req.flushHeaders();
     });
     expect(await status).toBe(200);
     expect(await listener.exited).toEqual({ code: 0, signal: null });
@@ -337,7 +258,6 @@ describe('tcb webhook test', () => {
       expect(result.stdout + result.stderr).not.toContain(KEY);
       sent[example] = report.event_id;
     }
-    const stored = storedEvents(storeFile);
     const docs: Record<string, string> = {
       'cmb.slot-picker-happy-flow': 'webhook.cmb.slot-picker-happy-flow.json',
       'cmb.sim-info-unavailable': 'webhook.cmb.sim-info-unavailable.json',
@@ -345,7 +265,7 @@ describe('tcb webhook test', () => {
       'user-feedback': 'webhook.user-feedback.json',
     };
     for (const [example, id] of Object.entries(sent)) {
-      const event = stored.find((e) => e.event_id === id)!.event;
+      const event = storedEvent(storeFile, id)!.event;
       const doc = fixture(docs[example]!);
       expect(id).not.toBe(doc.event_id);
       expect(Number(event.created_at)).toBeGreaterThan(Number(doc.created_at));

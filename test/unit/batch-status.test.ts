@@ -83,8 +83,8 @@ describe('summarise', () => {
 
 describe('options and targets', () => {
   it('parses --interval and the global --timeout as durations (bare numbers are seconds)', () => {
-    const o = parseStatusOptions({ wait: true, interval: '250ms' }, '90');
-    expect(o).toMatchObject({ api: 'v2', apiVersion: 'v2', wait: true, intervalMs: 250, waitTimeoutMs: 90_000 });
+    const o = parseStatusOptions({ wait: true, interval: '1500ms' }, '90');
+    expect(o).toMatchObject({ api: 'v2', apiVersion: 'v2', wait: true, intervalMs: 1500, waitTimeoutMs: 90_000 });
     expect(parseStatusOptions({ wait: true, interval: '2' }, undefined).intervalMs).toBe(2000);
     expect(parseStatusOptions({ apiVersion: 'V3' }, undefined).apiVersion).toBe('v3');
   });

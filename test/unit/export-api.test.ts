@@ -204,8 +204,8 @@ describe('openDownload', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(error).toBeDefined();
     const mapped = downloadStreamError(error);
     expect(mapped).toBeInstanceOf(TransientError);
+    expect(mapped).toMatchObject({ code: 'timeout', message: 'the log download stalled (no data for 0 s)' });
   });
 });

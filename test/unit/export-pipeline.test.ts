@@ -103,7 +103,7 @@ describe('boundary handling', () => {
 });
 
 const NOW = Date.parse('2026-05-10T12:00:00Z');
-const settings = { format: 'json' as const, formatExplicit: false };
+const settings = { format: 'json' as const, formatSource: 'default' as const };
 
 function options(patch: Partial<ExportOptions> = {}): ExportOptions {
   return { type: 'cmb', source: 'api', sinceLast: false, format: 'json', timeUnit: 'ms', now: NOW, ...patch };
@@ -130,6 +130,10 @@ describe('parseExportOptions', () => {
       ['feedback', { source: 'webhook', store: 'x.sqlite', surveyId: 'abc' }],
       ['cmb', { from: '-1d', timeUnit: 'minutes' }],
       ['cmb', { from: '-1d', source: 'ftp' }],
+      ['cmb', { from: '-1d', overlap: '5m' }],
+      ['cmb', { source: 'webhook', store: 'x.sqlite', sinceLast: true, overlap: '5m' }],
+      ['cmb', { from: '-1d', sinceLast: true, overlap: 'soon' }],
+      ['cmb', { from: '-1d', sinceLast: true, overlap: '2d' }],
     ];
     for (const [type, opts] of bad) {
       expect(() => parseExportOptions(type as 'cmb', opts, settings, NOW), JSON.stringify(opts)).toThrow(UsageError);
@@ -140,6 +144,9 @@ describe('parseExportOptions', () => {
     expect(parseExportOptions('cmb', { sinceLast: true }, settings, NOW).sinceLast).toBe(true);
     expect(parseExportOptions('feedback', { source: 'webhook', store: 'x.sqlite' }, settings, NOW).source).toBe('webhook');
     expect(parseExportOptions('cmb', { from: '-1d', timeUnit: 's' }, settings, NOW).timeUnit).toBe('s');
+    expect(parseExportOptions('cmb', { sinceLast: true, overlap: '2m' }, settings, NOW).overlapMs).toBe(120_000);
+    expect(parseExportOptions('cmb', { sinceLast: true, overlap: '0' }, settings, NOW).overlapMs).toBe(0);
+    expect(parseExportOptions('cmb', { sinceLast: true }, settings, NOW).overlapMs).toBeUndefined();
   });
 
   it('chooses the file format from --format, else the extension, else csv', () => {
@@ -147,7 +154,13 @@ describe('parseExportOptions', () => {
     expect(exportFormat(settings, 'out.JSON')).toBe('json');
     expect(exportFormat(settings, 'cmb-2026-05-01.csv')).toBe('csv');
     expect(exportFormat(settings, 'cmb.dat')).toBe('csv');
-    expect(exportFormat({ format: 'ndjson', formatExplicit: true }, 'out.csv')).toBe('ndjson');
+    // Files get data formats only: an unknown extension is csv, never a table with columns dropped.
+    expect(exportFormat(settings, 'cmb.txt')).toBe('csv');
+    expect(exportFormat({ format: 'table', formatSource: 'env' }, 'cmb.txt')).toBe('csv');
+    expect(exportFormat({ format: 'ndjson', formatSource: 'env' }, 'out.csv')).toBe('csv');
+    expect(exportFormat({ format: 'ndjson', formatSource: 'flag' }, 'out.csv')).toBe('ndjson');
+    expect(() => exportFormat({ format: 'table', formatSource: 'flag' }, 'out.csv')).toThrow(UsageError);
+    expect(exportFormat({ format: 'table', formatSource: 'flag' }, undefined)).toBe('table');
     expect(exportFormat(settings, undefined)).toBe('json');
   });
 });
@@ -158,11 +171,26 @@ describe('planApiRun', () => {
     expect(plan).toMatchObject({ from: NOW - 3_600_000, to: NOW - 60_000, cursor: NOW - 60_000, nothingToDo: false });
   });
 
-  it('a --since-last run starts exactly where the previous one stopped, ignoring --from', () => {
+  it('a --since-last run starts an overlap before where the previous one stopped, ignoring --from', () => {
     const previous: ApiCursor = { to: NOW - 600_000, unit: 'ms', boundary: [], time_column: null };
     const plan = planApiRun(options({ sinceLast: true, from: NOW - 86_400_000 }), previous);
-    expect(plan.from).toBe(NOW - 600_000);
+    // The default overlap: 5 minutes, so records stamped just before the previous end are asked for again.
+    expect(plan.from).toBe(NOW - 600_000 - 5 * 60_000);
+    expect(plan.overlapMs).toBe(5 * 60_000);
     expect(plan.cursor).toBe(NOW);
+    expect(planApiRun(options({ sinceLast: true, overlapMs: 120_000 }), previous).from).toBe(NOW - 600_000 - 120_000);
+    expect(planApiRun(options({ sinceLast: true, overlapMs: 0 }), previous).from).toBe(NOW - 600_000);
+  });
+
+  it('the overlap never reaches back further than the previous run remembered', () => {
+    // Fingerprints cover at least 15 minutes, and at least the overlap of the run that stored them.
+    expect(planApiRun(options({ sinceLast: true, from: NOW - 1000, overlapMs: 3_600_000 }), undefined).windowMs).toBe(3_600_000);
+    expect(planApiRun(options({ sinceLast: true, from: NOW - 1000, overlapMs: 60_000 }), undefined).windowMs).toBe(15 * 60_000);
+    const old: ApiCursor = { to: NOW - 600_000, unit: 'ms', boundary: [], time_column: null };
+    const limited = planApiRun(options({ sinceLast: true, overlapMs: 3_600_000 }), old);
+    expect(limited).toMatchObject({ from: NOW - 600_000 - 15 * 60_000, overlapMs: 15 * 60_000, overlapLimited: true });
+    const wide: ApiCursor = { ...old, window_ms: 3_600_000 };
+    expect(planApiRun(options({ sinceLast: true, overlapMs: 3_600_000 }), wide)).toMatchObject({ from: NOW - 600_000 - 3_600_000, overlapLimited: false });
   });
 
   it('never moves the cursor past the clock, even with --to in the future', () => {
@@ -174,7 +202,10 @@ describe('planApiRun', () => {
   it('needs --from on the first --since-last run, and has nothing to do when the cursor is ahead of --to', () => {
     expect(() => planApiRun(options({ sinceLast: true }), undefined)).toThrow(UsageError);
     const previous: ApiCursor = { to: NOW, unit: 'ms', boundary: [], time_column: null };
-    expect(planApiRun(options({ sinceLast: true, to: NOW - 3_600_000 }), previous).nothingToDo).toBe(true);
+    const behind = planApiRun(options({ sinceLast: true, to: NOW - 3_600_000 }), previous);
+    expect(behind.nothingToDo).toBe(true);
+    // The cursor never moves backwards.
+    expect(behind.cursor).toBe(NOW);
   });
 
   it('in seconds, the instant sent and the cursor are the same whole second', () => {

@@ -14,6 +14,35 @@ function fakeClock(): Clock & { sent: number[] } {
   };
 }
 
+/**
+ * A fake clock with real concurrency: sleep() parks the caller until the test advances time past
+ * its wake-up, so several callers can be asleep at once (as in-flight batches are).
+ */
+function manualClock(): Clock & { advanceTo(t: number): Promise<void> } {
+  let now = 0;
+  const timers: { at: number; wake: () => void }[] = [];
+  const settle = async () => {
+    for (let i = 0; i < 10; i += 1) await Promise.resolve();
+  };
+  return {
+    now: () => now,
+    sleep: (ms) => new Promise<void>((wake) => timers.push({ at: now + ms, wake })),
+    async advanceTo(t) {
+      for (;;) {
+        await settle();
+        timers.sort((a, b) => a.at - b.at);
+        const next = timers[0];
+        if (!next || next.at > t) break;
+        timers.shift();
+        now = Math.max(now, next.at);
+        next.wake();
+      }
+      now = t;
+      await settle();
+    },
+  };
+}
+
 function maxInWindow(times: number[], windowMs: number): number {
   let max = 0;
   for (let i = 0; i < times.length; i += 1) {
@@ -59,6 +88,45 @@ describe('RateLimiter', () => {
     expect(clock.now() - start).toBeGreaterThanOrEqual(5000);
     for (let i = 0; i < 200; i += 1) limiter.reward();
     expect(limiter.currentIntervalMs).toBeCloseTo(before, 5);
+  });
+
+  it('a 429 holds back callers already asleep for a slot until Retry-After has passed', async () => {
+    const clock = manualClock();
+    // 600/min: a slot every 100 ms.
+    const limiter = new RateLimiter({ limit: 600, windowMs: 60_000 }, clock, 0);
+    const sentAt: number[] = [];
+    const senders = Array.from({ length: 6 }, async () => {
+      await limiter.acquire();
+      sentAt.push(clock.now());
+    });
+    // The first request leaves at 0; its 429 (Retry-After: 1 s) arrives at 50 ms, while the
+    // other five sleep until 100, 200, 300, 400 and 500 ms.
+    await clock.advanceTo(50);
+    expect(sentAt).toEqual([0]);
+    limiter.penalize(1000);
+    await clock.advanceTo(10_000);
+    await Promise.all(senders);
+    expect(sentAt).toHaveLength(6);
+    for (const time of sentAt.slice(1)) expect(time).toBeGreaterThanOrEqual(1050);
+    // Still spaced after the pause (and more widely: the 429 slowed the limiter down).
+    const gaps = sentAt.slice(2).map((time, i) => time - sentAt[i + 1]!);
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(100);
+  });
+
+  it('a caller woken early by its timer still waits for the pause', async () => {
+    let now = 0;
+    const clock: Clock = {
+      now: () => now,
+      // Timers may fire a millisecond early (but a timer always lets some time pass).
+      sleep: async (ms) => {
+        now += ms > 1 ? ms - 1 : ms;
+      },
+    };
+    const limiter = new RateLimiter({ limit: 10, windowMs: 1000 }, clock, 0);
+    await limiter.acquire();
+    limiter.penalize(2000);
+    await limiter.acquire();
+    expect(now).toBeGreaterThanOrEqual(2000);
   });
 
   it('keeps one limiter per endpoint per token, and none for unlimited endpoints', () => {

@@ -27,6 +27,19 @@ describe('redaction', () => {
     expect(r.redact('POST /hook?key=hunter2hunter2&x=1')).toBe('POST /hook?key=[REDACTED]&x=1');
   });
 
+  it('replaces the secret only, never the punctuation or text after it', () => {
+    const r = new Redactor();
+    // An empty value followed by prose: nothing to hide, nothing swallowed.
+    const refusal = '--url must not carry ?key=: the webhook key is a secret';
+    expect(r.redact(refusal)).toBe(refusal);
+    expect(r.redact('posted to http://h/x?key=hunter2hunter2: 401')).toBe('posted to http://h/x?key=[REDACTED]: 401');
+    expect(r.redact('(see http://h/x?token=abcdef123456).')).toBe('(see http://h/x?token=[REDACTED]).');
+    expect(r.redact('"http://h/x?key=abcdef123456", next')).toBe('"http://h/x?key=[REDACTED]", next');
+    // A registered secret is masked first; the query pattern must not mask the mask again.
+    r.addSecret('wrong');
+    expect(r.redact('POST /hook?key=wrong 401')).toBe('POST /hook?key=[REDACTED] 401');
+  });
+
   it('ignores values too short to be secrets', () => {
     const r = new Redactor();
     r.addSecret('ab');

@@ -28,12 +28,15 @@ describe('settings precedence: flag > env > profile > default', () => {
     expect(resolveSettings({ profile: 'cli' }, { TCB_PROFILE: 'ops' }, pipe, undefined).profileName).toBe('cli');
   });
 
-  it('format: table on a TTY, json otherwise; env and flags override; --json wins', () => {
+  it('format: table on a TTY, json otherwise; env and flags override; --json with another --format conflicts', () => {
     expect(resolveSettings({}, {}, tty, undefined).format).toBe('table');
     expect(resolveSettings({}, {}, pipe, undefined).format).toBe('json');
     expect(resolveSettings({}, { TCB_FORMAT: 'csv' }, tty, undefined).format).toBe('csv');
     expect(resolveSettings({ format: 'ndjson' }, { TCB_FORMAT: 'csv' }, tty, undefined).format).toBe('ndjson');
-    expect(resolveSettings({ json: true, format: 'csv' }, {}, tty, undefined).format).toBe('json');
+    expect(() => resolveSettings({ json: true, format: 'csv' }, {}, tty, undefined)).toThrow(/--json and --format csv conflict/);
+    expect(resolveSettings({ json: true, format: 'json' }, {}, tty, undefined).format).toBe('json');
+    expect(resolveSettings({ json: true }, { TCB_FORMAT: 'csv' }, tty, undefined)).toMatchObject({ format: 'json', formatSource: 'flag' });
+    expect(resolveSettings({}, { TCB_FORMAT: 'csv' }, tty, undefined).formatSource).toBe('env');
     expect(() => resolveSettings({}, { TCB_FORMAT: 'xml' }, tty, undefined)).toThrow(/TCB_FORMAT/);
   });
 

@@ -1,9 +1,14 @@
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
-import { openWebhookStore, type EventToStore, type WebhookStore } from '../../src/services/webhooks/store.js';
-import { StoreWriter } from '../../src/services/webhooks/writer.js';
+import { GroupCommitter } from '../../src/services/webhooks/group-commit.js';
+import { parseStoredEvent } from '../../src/services/webhooks/records.js';
+import { SqliteSink } from '../../src/services/webhooks/sqlite-sink.js';
+import type { EventToStore } from '../../src/services/webhooks/store-types.js';
+import { STORE_APPLICATION_ID, openWebhookStore, type WebhookStore } from '../../src/services/webhooks/store.js';
+import { classifyDelivery } from '../../src/services/webhooks/validate.js';
 import { tempDir } from '../helpers/cli.js';
 
 const fixture = (name: string) => readFileSync(path.join(__dirname, '..', 'fixtures', 'api', name), 'utf8');
@@ -12,17 +17,17 @@ const SIM = fixture('webhook.cmb.sim-info-unavailable.json');
 const NOT_INTERESTED = fixture('webhook.cmb.not-interested.json');
 const FEEDBACK = fixture('webhook.user-feedback.json');
 
-function record(text: string): EventToStore {
-  const event = JSON.parse(text);
-  return { event_id: event.event_id, event_type: event.event_type, created_at: event.created_at, body: text };
+function record(body: string | Buffer): EventToStore {
+  const result = classifyDelivery(Buffer.isBuffer(body) ? body : Buffer.from(body));
+  if (!result.ok) throw new Error(result.reason);
+  return result.record;
 }
 
-function cmb(id: string, createdAtSeconds: number): EventToStore {
-  const event = { ...JSON.parse(HAPPY), event_id: id, created_at: String(createdAtSeconds) };
-  return record(JSON.stringify(event));
+function cmb(id: string, createdAtSeconds: number, extra: object = {}): EventToStore {
+  return record(JSON.stringify({ ...JSON.parse(HAPPY), event_id: id, created_at: String(createdAtSeconds), ...extra }));
 }
 
-describe('webhook store', () => {
+describe('webhook store (SQLite)', () => {
   let dir: string;
   let cleanup: () => void;
   let file: string;
@@ -38,64 +43,78 @@ describe('webhook store', () => {
     cleanup();
   });
 
-  it('creates a private file in WAL mode with synchronous=FULL', () => {
+  it('creates a private file in WAL mode with synchronous=FULL, marked as a tcb store of schema 2', () => {
     expect(existsSync(file)).toBe(true);
     if (process.platform !== 'win32') expect(statSync(file).mode & 0o077).toBe(0);
-    const raw = (store as unknown as { db: { pragma(s: string, o: object): unknown } }).db;
+    const raw = (store as unknown as { db: Database.Database }).db;
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(raw.pragma('synchronous', { simple: true })).toBe(2); // 2 = FULL
+    expect(raw.pragma('application_id', { simple: true })).toBe(STORE_APPLICATION_ID);
+    expect(raw.pragma('user_version', { simple: true })).toBe(2);
   });
 
-  it('stores each event once and counts redeliveries', () => {
+  it('stores each event once: same bytes again is a duplicate, other bytes a conflict kept aside', () => {
     const first = store.insertBatch([record(HAPPY), record(FEEDBACK)]);
     expect(first).toEqual([
-      { seq: 1, duplicate: false },
-      { seq: 2, duplicate: false },
+      { seq: 1, outcome: 'stored', deliveries: 1, conflicts: 0 },
+      { seq: 2, outcome: 'stored', deliveries: 1, conflicts: 0 },
     ]);
-    const again = store.insertBatch([record(HAPPY), record(SIM), record(SIM)]);
+    const changed = HAPPY.replace('"Saturday"', '"Sunday"');
+    const again = store.insertBatch([record(HAPPY), record(SIM), record(SIM), record(changed)]);
     expect(again).toEqual([
-      { seq: 1, duplicate: true },
-      { seq: 4, duplicate: false },
-      { seq: 4, duplicate: true },
+      { seq: 1, outcome: 'duplicate', deliveries: 2, conflicts: 0 },
+      // A redelivery uses up a sequence number: seq only grows, with gaps.
+      { seq: 4, outcome: 'stored', deliveries: 1, conflicts: 0 },
+      { seq: 4, outcome: 'duplicate', deliveries: 2, conflicts: 0 },
+      { seq: 1, outcome: 'conflict', deliveries: 3, conflicts: 1 },
     ]);
     const all = [...store.events()];
-    expect(all.map((e) => e.event_id)).toEqual([
-      '860a7f4c-6545-40f1-85be-3655edde650f',
-      '7719f451-5436-470a-98ba-422b997582f8',
-      '119be0c3-d23f-4728-8e42-d936c2e8dad6',
+    expect(all.map((e) => [e.event_id, e.deliveries, e.conflicts])).toEqual([
+      ['860a7f4c-6545-40f1-85be-3655edde650f', 3, 1],
+      ['7719f451-5436-470a-98ba-422b997582f8', 1, 0],
+      ['119be0c3-d23f-4728-8e42-d936c2e8dad6', 2, 0],
     ]);
-    expect(all[0]!.deliveries).toBe(2);
-    expect(all[2]!.deliveries).toBe(2);
-    expect(all[1]!.deliveries).toBe(1);
+    expect(Buffer.from(all[0]!.body).toString()).toBe(HAPPY);
+    const conflicts = store.conflicts('860a7f4c-6545-40f1-85be-3655edde650f');
+    expect(conflicts.map((c) => Buffer.from(c.body).toString())).toEqual([changed]);
   });
 
-  it('keeps the body exactly as received and parses it back', () => {
-    store.insertBatch([record(SIM)], Date.UTC(2026, 0, 2, 3, 4, 5));
-    const [stored] = [...store.events()];
-    expect(stored).toMatchObject({
+  it('keeps the body byte for byte (BOM, invalid UTF-8) and the times as they came', () => {
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(SIM)]);
+    const latin1 = Buffer.from(NOT_INTERESTED.replace('CMBName', 'Caf?'), 'utf8');
+    latin1[latin1.indexOf('Caf?') + 3] = 0xe9;
+    store.insertBatch([record(bom), record(latin1)], Date.UTC(2026, 0, 2, 3, 4, 5));
+    const [first, second] = [...store.events()];
+    expect(Buffer.from(first!.body).equals(bom)).toBe(true);
+    expect(Buffer.from(second!.body).equals(latin1)).toBe(true);
+    expect(first).toMatchObject({
       seq: 1,
       event_id: '119be0c3-d23f-4728-8e42-d936c2e8dad6',
       event_type: 'cmb',
       created_at: '1753945773',
+      created_at_ms: 1753945773000,
       received_at: '2026-01-02T03:04:05.000Z',
+      deliveries: 1,
+      unrecognised_reason: null,
     });
-    expect(stored!.event).toEqual(JSON.parse(SIM));
-    expect(stored!.event.cmb_payload!.client_number).toBe('Phone number not available');
+    expect(second!.unrecognised_reason).toBe('the body is not valid UTF-8');
+    expect(parseStoredEvent(first!)).toEqual(JSON.parse(SIM));
+    expect(parseStoredEvent(second!).cmb_payload!.cmb_config_name).toBe('Caf\ufffd');
   });
 
-  it('filters by type, created_at range (from inclusive, to exclusive) and afterSeq, in insertion order', () => {
-    store.insertBatch([cmb('c', 3000), cmb('a', 1000), record(FEEDBACK), cmb('b', 2000)]);
+  it('filters by type (unknown types in every export), created_at range, afterSeq and upToSeq, in insertion order', () => {
+    store.insertBatch([cmb('c', 3000), cmb('a', 1000), record(FEEDBACK), cmb('b', 2000), cmb('odd', 1500, { event_type: 'call_log' }), cmb('none', 1500, { event_type: undefined })]);
     const ids = (filter: Parameters<WebhookStore['events']>[0]) => [...store.events(filter)].map((e) => e.event_id);
-    expect(ids({ type: 'cmb' })).toEqual(['c', 'a', 'b']);
-    expect(ids({ type: 'user_feedback' })).toEqual(['7719f451-5436-470a-98ba-422b997582f8']);
+    expect(ids({ type: 'cmb' })).toEqual(['c', 'a', 'b', 'odd', 'none']);
+    expect(ids({ type: 'user_feedback' })).toEqual(['7719f451-5436-470a-98ba-422b997582f8', 'odd', 'none']);
     expect(ids({ type: 'cmb', fromMs: 2_000_000 })).toEqual(['c', 'b']);
-    expect(ids({ type: 'cmb', toMs: 2_000_000 })).toEqual(['a']);
-    expect(ids({ type: 'cmb', fromMs: 1_000_000, toMs: 3_000_000 })).toEqual(['a', 'b']);
-    expect(ids({ afterSeq: 2 })).toEqual(['7719f451-5436-470a-98ba-422b997582f8', 'b']);
+    expect(ids({ type: 'cmb', toMs: 2_000_000 })).toEqual(['a', 'odd', 'none']);
+    expect(ids({ type: 'cmb', fromMs: 1_000_000, toMs: 3_000_000 })).toEqual(['a', 'b', 'odd', 'none']);
+    expect(ids({ afterSeq: 2, upToSeq: 4 })).toEqual(['7719f451-5436-470a-98ba-422b997582f8', 'b']);
     expect(ids({ type: 'cmb', limit: 2 })).toEqual(['c', 'a']);
-    expect(store.lastSeq()).toBe(4);
-    expect(store.lastSeq('user_feedback')).toBe(3);
-    expect(store.count({ type: 'cmb' })).toBe(3);
+    expect(store.lastSeq()).toBe(6);
+    expect(store.lastSeq('user_feedback')).toBe(6);
+    expect(store.count({ type: 'cmb' })).toBe(5);
   });
 
   it('iterates past one chunk without losing or repeating events', () => {
@@ -129,16 +148,39 @@ describe('webhook store', () => {
     }
   });
 
-  it('a read-only open of a missing or foreign file is a usage error', () => {
+  it('refuses, untouched, a missing file (read-only), a text file, and another application\'s database', () => {
     expect(() => openWebhookStore(path.join(dir, 'nope.sqlite'), { readonly: true })).toThrow(UsageError);
-    const foreign = path.join(dir, 'foreign.sqlite');
-    writeFileSync(foreign, 'this is not sqlite at all, just some text that is long enough to matter');
-    expect(() => openWebhookStore(foreign, { readonly: true })).toThrow(UsageError);
-    expect(() => openWebhookStore(foreign)).toThrow(UsageError);
+    const text = path.join(dir, 'foreign.txt');
+    writeFileSync(text, 'this is not sqlite at all, just some text that is long enough to matter');
+    expect(() => openWebhookStore(text, { readonly: true })).toThrow(/not an SQLite database/);
+    expect(() => openWebhookStore(text)).toThrow(/not an SQLite database/);
+    expect(readFileSync(text, 'utf8')).toBe('this is not sqlite at all, just some text that is long enough to matter');
+
+    const crm = path.join(dir, 'crm.sqlite');
+    const db = new Database(crm);
+    db.exec('CREATE TABLE events (id INTEGER PRIMARY KEY, what TEXT)');
+    db.close();
+    const before = readFileSync(crm);
+    expect(() => openWebhookStore(crm)).toThrow(/not a tcb webhook store: it is an SQLite database with other tables \(events\)/);
+    expect(readFileSync(crm).equals(before)).toBe(true);
+    expect(existsSync(`${crm}-wal`)).toBe(false);
+
+    const tagged = path.join(dir, 'tagged.sqlite');
+    const other = new Database(tagged);
+    other.pragma('application_id = 42');
+    other.close();
+    expect(() => openWebhookStore(tagged)).toThrow(/belongs to another application \(application_id 42\)/);
+
+    const newer = path.join(dir, 'newer.sqlite');
+    openWebhookStore(newer).close();
+    const bump = new Database(newer);
+    bump.pragma('user_version = 3');
+    bump.close();
+    expect(() => openWebhookStore(newer, { readonly: true })).toThrow(/written by a newer tcb/);
   });
 });
 
-describe('StoreWriter: group commit on a worker thread', () => {
+describe('SqliteSink and GroupCommitter: group commit on a worker thread', () => {
   let dir: string;
   let cleanup: () => void;
   let file: string;
@@ -155,55 +197,76 @@ describe('StoreWriter: group commit on a worker thread', () => {
   });
 
   it('concurrent adds are committed in few transactions, each resolving after its commit', async () => {
-    const writer = await StoreWriter.open(file);
+    const sink = await SqliteSink.open(file);
+    const committer = new GroupCommitter(sink);
     try {
-      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => writer.add(cmb(`g${i % 40}`, 1_753_945_760))));
-      expect(results.filter((r) => !r.duplicate)).toHaveLength(40);
-      expect(results.filter((r) => r.duplicate)).toHaveLength(10);
-      expect(writer.stats.events).toBe(50);
-      expect(writer.stats.commits).toBeLessThan(50);
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => committer.add(cmb(`g${i % 40}`, 1_753_945_760))));
+      expect(results.filter((r) => r.outcome === 'stored')).toHaveLength(40);
+      expect(results.filter((r) => r.outcome === 'duplicate')).toHaveLength(10);
+      expect(committer.stats.events).toBe(50);
+      expect(committer.stats.commits).toBeLessThan(50);
       // Every resolved add is visible to another connection: it was committed before resolving.
       expect(store.count()).toBe(40);
+      expect(await sink.count()).toBe(40);
     } finally {
-      await writer.close();
+      await sink.close();
     }
   });
 
   it('maxBatch 1 commits one event per transaction', async () => {
-    const writer = await StoreWriter.open(file, 1);
+    const sink = await SqliteSink.open(file);
+    const committer = new GroupCommitter(sink, 1);
     try {
-      await Promise.all(Array.from({ length: 5 }, (_, i) => writer.add(cmb(`one${i}`, 1_753_945_760))));
-      expect(writer.stats).toMatchObject({ commits: 5, events: 5, largestBatch: 1 });
+      await Promise.all(Array.from({ length: 5 }, (_, i) => committer.add(cmb(`one${i}`, 1_753_945_760))));
+      expect(committer.stats).toMatchObject({ commits: 5, events: 5, largestBatch: 1 });
     } finally {
-      await writer.close();
+      await sink.close();
     }
   });
 
-  it('a failed transaction rejects every event of its batch and stores none of them', async () => {
+  it('a failed transaction rejects every event of its batch and stores none of them; later batches work', async () => {
     // A trigger from another connection makes any batch holding "boom" fail, like a disk error would.
-    const raw = (store as unknown as { db: { exec(sql: string): void } }).db;
+    const raw = (store as unknown as { db: Database.Database }).db;
     raw.exec("CREATE TRIGGER fail_boom BEFORE INSERT ON events WHEN NEW.event_id = 'boom' BEGIN SELECT RAISE(ABORT, 'simulated I/O error'); END");
-    const writer = await StoreWriter.open(file);
+    const sink = await SqliteSink.open(file);
+    const committer = new GroupCommitter(sink);
     try {
-      const outcomes = await Promise.allSettled([writer.add(cmb('ok-1', 1_753_945_760)), writer.add(cmb('boom', 1)), writer.add(cmb('ok-2', 1))]);
+      const outcomes = await Promise.allSettled([committer.add(cmb('ok-1', 1_753_945_760)), committer.add(cmb('boom', 1)), committer.add(cmb('ok-2', 1))]);
       expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected']);
       expect(String((outcomes[1] as PromiseRejectedResult).reason)).toContain('simulated I/O error');
       expect(store.count()).toBe(0);
-      // The writer keeps working for later batches.
-      await writer.add(cmb('ok-3', 1));
+      await committer.add(cmb('ok-3', 1));
       expect(store.count()).toBe(1);
     } finally {
-      await writer.close();
+      await sink.close();
     }
   });
 
-  it('close() commits what is queued first, then refuses new events', async () => {
-    const writer = await StoreWriter.open(file);
-    const pending = Array.from({ length: 20 }, (_, i) => writer.add(cmb(`late${i}`, 1)));
-    await writer.close();
-    expect((await Promise.all(pending)).every((r) => !r.duplicate)).toBe(true);
+  it('checkWritable writes; a store file moved away fails both the check and the commit until it is back', async () => {
+    const sink = await SqliteSink.open(file);
+    try {
+      expect(await sink.checkWritable()).toEqual({ ok: true });
+      renameSync(file, `${file}.away`);
+      expect(await sink.checkWritable()).toEqual({ ok: false, reason: expect.stringMatching(/store file was deleted or moved/) });
+      await expect(sink.insertBatch([cmb('while-away', 1)], Date.now())).rejects.toThrow(/was deleted or moved/);
+      renameSync(`${file}.away`, file);
+      expect(await sink.checkWritable()).toEqual({ ok: true });
+      // The commit that was refused had gone into the file: a retry is a duplicate, nothing is lost.
+      expect((await sink.insertBatch([cmb('while-away', 1)], Date.now()))[0]!.outcome).toBe('duplicate');
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('draining commits what is queued; after close() nothing more is accepted', async () => {
+    const sink = await SqliteSink.open(file);
+    const committer = new GroupCommitter(sink);
+    const pending = Array.from({ length: 20 }, (_, i) => committer.add(cmb(`late${i}`, 1)));
+    await committer.drain();
+    await sink.close();
+    expect((await Promise.all(pending)).every((r) => r.outcome === 'stored')).toBe(true);
     expect(store.count()).toBe(20);
-    await expect(writer.add(cmb('after-close', 1))).rejects.toThrow(/closing/);
-    expect(writer.healthy).toBe(false);
+    await expect(committer.add(cmb('after-close', 1))).rejects.toThrow(/closing/);
+    expect((await sink.checkWritable()).ok).toBe(false);
   });
 });

@@ -11,7 +11,7 @@ import {
   type UploadOptions,
   type UploadSummary,
 } from '../../services/call-reasons/upload/upload.js';
-import { durationFlag } from '../../util/flags.js';
+import { durationFlag, pollIntervalFlag } from '../../util/flags.js';
 import { formatDuration } from '../../util/time.js';
 
 function str(value: unknown): string | undefined {
@@ -87,8 +87,7 @@ export default async function upload(ctx: CommandContext, { args, opts }: Comman
     if (error instanceof DefaultFlagError) throw new UsageError(error.message, { field: error.flag });
     throw error;
   }
-  const batchSize = parsePositiveInt(opts.batchSize, '--batch-size') ?? MAX_BATCH_SIZE;
-  if (batchSize > MAX_BATCH_SIZE) throw new UsageError(`--batch-size must be at most ${MAX_BATCH_SIZE} (the API's limit)`);
+  const batchSize = parsePositiveInt(opts.batchSize, '--batch-size', MAX_BATCH_SIZE) ?? MAX_BATCH_SIZE;
   const api = str(opts.api) ?? 'v2';
   if (api !== 'v2' && api !== 'v1') throw new UsageError(`--api must be v2 or v1 (got "${api}")`);
   const endpoint = api === 'v2' ? 'cp-batch-v2' : 'cp-bulk-v1';
@@ -119,9 +118,10 @@ export default async function upload(ctx: CommandContext, { args, opts }: Comman
     resendUncertain,
     concurrency: concurrencyFor(rate),
     wait,
-    waitIntervalMs: opts.interval !== undefined ? durationFlag(String(opts.interval), '--interval') : 2000,
+    waitIntervalMs: opts.interval !== undefined ? pollIntervalFlag(String(opts.interval), '--interval') : 2000,
     waitTimeoutMs: opts.waitTimeout !== undefined ? durationFlag(String(opts.waitTimeout), '--wait-timeout') : 30 * 60_000,
     report,
+    force: Boolean(opts.force),
   };
   if (!dryRun) ctx.setRateLimit(endpoint, rate);
 

@@ -4,6 +4,6 @@ import { parseExportOptions, runExport } from '../../services/exports/exports.js
 
 /** tcb cmb export: Call Me Back requests (cmb-logs-v1, or the webhook store with --source webhook). */
 export default async function cmbExport(ctx: CommandContext, { opts }: CommandInput): Promise<void> {
-  const options = parseExportOptions('cmb', opts, ctx.settings);
+  const options = parseExportOptions('cmb', opts, ctx.settings, Date.now(), ctx.env);
   await runExport(ctx, options);
 }

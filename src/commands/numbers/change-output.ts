@@ -11,7 +11,7 @@ export function featureSetLabel(ref: FeatureSetRef): string {
   return ref.name ? `"${ref.name}" (${ref.id})` : ref.id;
 }
 
-function shortList(numbers: readonly string[], shown = SHOWN_PER_BUCKET): string {
+export function shortList(numbers: readonly string[], shown = SHOWN_PER_BUCKET): string {
   if (numbers.length <= shown) return numbers.join(', ');
   return `${numbers.slice(0, shown).join(', ')} … +${numbers.length - shown} more`;
 }
@@ -73,19 +73,20 @@ export async function printDryRun(ctx: CommandContext, plan: ChangePlan, collect
 // ---------------------------------------------------------------------------------------------
 // Result
 
-function waitJson(wait: WaitResult): Record<string, unknown> {
+export function waitJson(wait: WaitResult): Record<string, unknown> {
   return {
     target_status: wait.target,
     settled: wait.settled.map((entry) => entry.phone_number),
     failed: wait.failed,
     pending: wait.pending,
     timed_out: wait.timedOut,
+    interrupted: wait.interrupted,
     polls: wait.polls,
     elapsed_ms: wait.elapsed_ms,
   };
 }
 
-function finalStatus(wait: WaitResult | undefined): Map<string, string> {
+export function finalStatus(wait: WaitResult | undefined): Map<string, string> {
   const result = new Map<string, string>();
   if (!wait) return result;
   for (const entry of wait.settled) result.set(entry.phone_number, entry.status ?? `not listed (${wait.target})`);
@@ -94,7 +95,8 @@ function finalStatus(wait: WaitResult | undefined): Map<string, string> {
   return result;
 }
 
-function renderHuman(ctx: CommandContext, { plan, merged, outcome, responses, wait }: ChangeResult): string {
+/** The readable result of one publish or delist: a row per non-empty bucket, the wait. */
+export function renderHuman(ctx: CommandContext, { plan, merged, outcome, responses, wait }: ChangeResult): string {
   const c = ctx.output.color;
   const requestCount = responses.length;
   const lines: string[] = [];
@@ -120,7 +122,7 @@ function renderHuman(ctx: CommandContext, { plan, merged, outcome, responses, wa
     const parts = [`${plural(wait.settled.length, 'number')} ${wait.target}`];
     if (wait.failed.length > 0) parts.push(c.red(`${wait.failed.length} failed`));
     if (wait.pending.length > 0) parts.push(c.yellow(`${wait.pending.length} still pending`));
-    lines.push(`Waited ${shortDuration(wait.elapsed_ms)}: ${parts.join(', ')}`);
+    lines.push(`Waited ${shortDuration(wait.elapsed_ms)}${wait.interrupted ? ' (interrupted)' : ''}: ${parts.join(', ')}`);
     for (const entry of [...wait.failed, ...wait.pending].slice(0, 20)) {
       lines.push(`  ${entry.phone_number}: ${entry.status ?? 'not visible in numbers-details'}`);
     }

@@ -7,7 +7,7 @@ import { UsageError } from '../../errors.js';
 import { collectNumbers } from '../../services/numbers/input.js';
 import { withFeatureSetName, type ChangePlan } from '../../services/numbers/numbers.js';
 import { VERB, planNumbersChange, plural, sendNumbersChange, shortDuration } from '../../services/numbers/change.js';
-import { durationFlag } from '../../util/flags.js';
+import { durationFlag, pollIntervalFlag } from '../../util/flags.js';
 import { featureSetLabel, printDryRun, printResult } from './change-output.js';
 
 const DEFAULT_INTERVAL = '5s';
@@ -30,7 +30,7 @@ function parseOptions(opts: Record<string, unknown>): ChangeFlags {
     file: typeof opts.file === 'string' ? opts.file : undefined,
     dryRun: Boolean(opts.dryRun),
     wait: Boolean(opts.wait),
-    intervalMs: durationFlag(opts.interval ?? DEFAULT_INTERVAL, '--interval'),
+    intervalMs: pollIntervalFlag(opts.interval ?? DEFAULT_INTERVAL, '--interval'),
     waitTimeoutMs: durationFlag(opts.waitTimeout ?? DEFAULT_WAIT_TIMEOUT, '--wait-timeout'),
   };
 }

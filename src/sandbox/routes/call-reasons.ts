@@ -106,6 +106,22 @@ export function callReasonSandbox(state: SandboxState): CallReasonSandbox {
   }));
 }
 
+/**
+ * Completes pending batches now (POST /__sandbox/batches/complete) instead of after the batch
+ * delay: one batch by id, or all. Returns how many were still pending.
+ */
+export function completeBatches(state: SandboxState, now: number, batchId?: string): number {
+  let completed = 0;
+  for (const batch of callReasonSandbox(state).batches.values()) {
+    if (batchId !== undefined && batch.id !== batchId) continue;
+    if (batch.completesAt > now) {
+      batch.completesAt = now;
+      completed += 1;
+    }
+  }
+  return completed;
+}
+
 function batchDelay(ctx: RouteContext): number {
   const override = callReasonSandbox(ctx.state).config.batchDelayMs;
   if (override !== undefined) return override;

@@ -288,7 +288,11 @@ export function feedbackCsvRows(event: FeedbackLogEvent): Record<(typeof FEEDBAC
 }
 
 function toCsv(columns: readonly string[], rows: readonly Record<string, string>[]): string {
-  return stringify([columns, ...rows.map((row) => columns.map((c) => row[c] ?? ''))], { record_delimiter: '\r\n' });
+  // RFC 4180 quoting of CR, LF, commas and quotes (csv-stringify alone quotes only its delimiter).
+  return stringify([columns, ...rows.map((row) => columns.map((c) => row[c] ?? ''))], {
+    record_delimiter: '\r\n',
+    quoted_match: /[,"\r\n]/,
+  });
 }
 
 /**

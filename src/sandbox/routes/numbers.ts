@@ -16,9 +16,9 @@
 //            new_numbers (not listed on the account → status "failed" if nothing was delisted)
 // migrated_numbers and updated_numbers are always empty here.
 //
-// Accepted changes are asynchronous: the number shows status "pending" until
-// `processingMs` after the request, then "listed" or "delisted" (delisted numbers stay in
-// numbers-details with that status). Set the delay with
+// Accepted changes are asynchronous: the number shows status "pending" (a listing) or
+// "delisting" (the docs name no status for a delist in progress) until `processingMs` after the
+// request, then "listed" or "delisted" (delisted numbers stay in numbers-details with that status). Set the delay with
 // `numbersSandbox(handle.state).config.processingMs`; a core knob `numberProcessingMs`
 // wins if it exists.
 import type { RouteContext, RouteDefinition, RouteResponse } from '../types.js';
@@ -41,6 +41,8 @@ type Action = 'publish' | 'delist';
 interface InFlight {
   action: Action;
   settlesAt: number;
+  /** Set by finishNumberChanges: the change ends with status "failed" instead. */
+  fails?: boolean;
 }
 
 export interface NumbersSandbox {
@@ -67,18 +69,40 @@ function isoMicros(epochMs: number): string {
 
 /** Applies every change whose time has come (lazily, on each request). */
 function settle(ctx: RouteContext): void {
-  const module = numbersSandbox(ctx.state);
+  settleDue(ctx.state, ctx.now);
+}
+
+function settleDue(state: SandboxState, now: number): void {
+  const module = numbersSandbox(state);
   if (module.inFlight.size === 0) return;
   const due = new Map<string, InFlight>();
-  for (const [number, change] of module.inFlight) if (change.settlesAt <= ctx.now) due.set(number, change);
+  for (const [number, change] of module.inFlight) if (change.settlesAt <= now) due.set(number, change);
   if (due.size === 0) return;
-  for (const record of ctx.state.numbers) {
+  for (const record of state.numbers) {
     const change = due.get(record.phone_number);
     if (!change) continue;
-    record.status = change.action === 'publish' ? 'listed' : 'delisted';
+    record.status = change.fails ? 'failed' : change.action === 'publish' ? 'listed' : 'delisted';
     record.updated_at = isoMicros(change.settlesAt);
   }
   for (const number of due.keys()) module.inFlight.delete(number);
+}
+
+/**
+ * Finishes every publish/delist still processing now (POST /__sandbox/numbers/finish), instead of
+ * after the processing delay; the numbers in `failed` end with status "failed". Returns how many
+ * changes finished.
+ */
+export function finishNumberChanges(state: SandboxState, now: number, failed: readonly string[] = []): number {
+  const module = numbersSandbox(state);
+  const failing = new Set(failed);
+  let finished = 0;
+  for (const [number, change] of module.inFlight) {
+    change.settlesAt = Math.min(change.settlesAt, now);
+    if (failing.has(number)) change.fails = true;
+    finished += 1;
+  }
+  settleDue(state, now);
+  return finished;
 }
 
 export function isValidNumber(number: string): boolean {
@@ -283,7 +307,7 @@ function delist(ctx: RouteContext): RouteResponse {
         bucket = 'other_feature_set_numbers';
       } else {
         bucket = 'existing_numbers';
-        record.status = 'pending';
+        record.status = 'delisting';
         record.updated_at = isoMicros(ctx.now);
         module.inFlight.set(number, { action: 'delist', settlesAt });
       }

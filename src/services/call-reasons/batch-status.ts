@@ -11,7 +11,7 @@ import {
 import type { CommandContext } from '../../context.js';
 import { InterruptedError, UsageError } from '../../errors.js';
 import { onInterrupt } from '../../util/interrupt.js';
-import { durationFlag } from '../../util/flags.js';
+import { durationFlag, pollIntervalFlag } from '../../util/flags.js';
 
 export type RecordOutcome = 'success' | 'failed' | 'pending' | 'other';
 
@@ -155,7 +155,7 @@ export function parseStatusOptions(opts: Record<string, unknown>, globalTimeout:
     api,
     apiVersion,
     wait,
-    intervalMs: opts.interval === undefined ? DEFAULT_INTERVAL_MS : durationFlag(opts.interval, '--interval'),
+    intervalMs: opts.interval === undefined ? DEFAULT_INTERVAL_MS : pollIntervalFlag(opts.interval, '--interval'),
     // --wait-timeout matches numbers and upload; --timeout (as the issue names it) also works.
     waitTimeoutMs:
       opts.waitTimeout !== undefined

@@ -15,7 +15,8 @@
  * - times: integer epoch milliseconds; ends_at after starts_at, not before now, and at most 24 h after starts_at.
  */
 import { normalisePhoneNumber } from '../../util/phone.js';
-import { parseDuration, parseTime, TimeParseError } from '../../util/time.js';
+import { characterProblem, quoteValue } from '../../util/text.js';
+import { MAX_EPOCH_MS, parseDuration, parseTime, TimeParseError } from '../../util/time.js';
 
 /** Field values as read from a CSV row or from flags (v2 names; the CSV reader maps v1 names). */
 export interface CallReasonInput {
@@ -132,7 +133,7 @@ function phone(value: string): string | undefined {
 /** Epoch-ms fast path; ISO-8601 and relative forms through util/time. Returns a message on failure. */
 function time(value: string, now: number): number | string {
   const n = value.length;
-  if (n >= 12 && n <= 16) {
+  if (n >= 12 && n <= 15) {
     let ms = 0;
     let i = 0;
     for (; i < n; i += 1) {
@@ -191,12 +192,25 @@ let lastGoodLabelId = '';
 
 function labelIdProblem(value: string): string | undefined {
   if (value === lastGoodLabelId) return undefined;
-  if (value.length !== 36 || !UUID.test(value)) return `label_id "${value}" is not a UUID`;
+  if (value.length !== 36 || !UUID.test(value)) return `label_id ${quoteValue(value)} is not a UUID`;
   lastGoodLabelId = value;
   return undefined;
 }
 
 const NO_DEFAULTS: CallReasonDefaults = {};
+
+function plausibleTime(ms: number): boolean {
+  return Number.isSafeInteger(ms) && ms >= MIN_PLAUSIBLE_EPOCH_MS && ms <= MAX_EPOCH_MS;
+}
+
+/**
+ * A field that failed its own check: bytes that were not UTF-8 or a control character are named
+ * as such (they are what went wrong, and often invisible), else the check's own message.
+ */
+function fieldProblem(field: CallReasonField, value: string, otherwise: string): string {
+  const problem = characterProblem(value);
+  return problem ? `${field} ${problem}` : otherwise;
+}
 
 /** Validates and normalises one record. Never throws for bad input: failures come back as field errors. */
 export function validateCallReason(input: CallReasonInput, options: ValidateOptions): ValidationResult {
@@ -223,7 +237,7 @@ export function validateCallReason(input: CallReasonInput, options: ValidateOpti
   let startsAt: number | undefined;
   const start = present(input.starts_at) ? time(clean(input.starts_at), now) : (defaultTime(defaults.starts_at, now) ?? now);
   if (typeof start === 'number') startsAt = start;
-  else errors = push(errors, 'starts_at', `starts_at: ${start}`);
+  else errors = push(errors, 'starts_at', fieldProblem('starts_at', input.starts_at ?? '', `starts_at: ${start}`));
 
   let endsAt: number | undefined;
   let end: number | string | undefined;
@@ -232,14 +246,16 @@ export function validateCallReason(input: CallReasonInput, options: ValidateOpti
   else if (defaults.duration_ms !== undefined) end = startsAt === undefined ? undefined : startsAt + defaults.duration_ms;
   else end = 'ends_at is required (a column, or --ends-at / --duration)';
   if (typeof end === 'number') endsAt = end;
-  else if (end !== undefined) errors = push(errors, 'ends_at', end.startsWith('ends_at') ? end : `ends_at: ${end}`);
+  else if (end !== undefined) {
+    errors = push(errors, 'ends_at', end.startsWith('ends_at') ? end : fieldProblem('ends_at', input.ends_at ?? '', `ends_at: ${end}`));
+  }
 
-  if (startsAt !== undefined && (!Number.isSafeInteger(startsAt) || startsAt < MIN_PLAUSIBLE_EPOCH_MS)) {
-    errors = push(errors, 'starts_at', `starts_at ${startsAt} is not a plausible epoch-milliseconds time`);
+  if (startsAt !== undefined && !plausibleTime(startsAt)) {
+    errors = push(errors, 'starts_at', `starts_at ${startsAt} is not a plausible epoch-milliseconds time (years 1973 to 9999)`);
     startsAt = undefined;
   }
-  if (endsAt !== undefined && (!Number.isSafeInteger(endsAt) || endsAt < MIN_PLAUSIBLE_EPOCH_MS)) {
-    errors = push(errors, 'ends_at', `ends_at ${endsAt} is not a plausible epoch-milliseconds time`);
+  if (endsAt !== undefined && !plausibleTime(endsAt)) {
+    errors = push(errors, 'ends_at', `ends_at ${endsAt} is not a plausible epoch-milliseconds time (years 1973 to 9999)`);
     endsAt = undefined;
   }
   if (endsAt !== undefined) {
@@ -255,7 +271,7 @@ export function validateCallReason(input: CallReasonInput, options: ValidateOpti
   if (!present(value)) errors = push(errors, 'label_id', 'label_id is required (a column, or --label-id)');
   else {
     const problem = labelIdProblem(value);
-    if (problem) errors = push(errors, 'label_id', problem);
+    if (problem) errors = push(errors, 'label_id', fieldProblem('label_id', value, problem));
     else labelId = value;
   }
 
@@ -263,7 +279,10 @@ export function validateCallReason(input: CallReasonInput, options: ValidateOpti
   value = present(input.dynamic_label_name) ? clean(input.dynamic_label_name) : defaults.dynamic_label_name;
   if (present(value)) {
     const length = charLength(value);
-    if (length < LABEL_NAME_MIN || length > LABEL_NAME_MAX) {
+    // Only the length is documented for label names: tabs and line breaks pass, other controls do not.
+    const problem = characterProblem(value, { allowWhitespace: true });
+    if (problem) errors = push(errors, 'dynamic_label_name', `dynamic_label_name ${problem}`);
+    else if (length < LABEL_NAME_MIN || length > LABEL_NAME_MAX) {
       errors = push(errors, 'dynamic_label_name', `dynamic_label_name must be ${LABEL_NAME_MIN}-${LABEL_NAME_MAX} characters (has ${length})`);
     } else labelName = value;
   }
@@ -272,14 +291,16 @@ export function validateCallReason(input: CallReasonInput, options: ValidateOpti
   value = present(input.dynamic_call_reason) ? clean(input.dynamic_call_reason) : defaults.dynamic_call_reason;
   if (present(value)) {
     const length = charLength(value);
-    if (length < CALL_REASON_MIN || length > CALL_REASON_MAX) {
+    const problem = characterProblem(value);
+    if (problem) errors = push(errors, 'dynamic_call_reason', `dynamic_call_reason ${problem}`);
+    else if (length < CALL_REASON_MIN || length > CALL_REASON_MAX) {
       errors = push(errors, 'dynamic_call_reason', `dynamic_call_reason must be ${CALL_REASON_MIN}-${CALL_REASON_MAX} characters (has ${length})`);
     } else if (!reasonCharactersOk(value)) {
       const bad = firstBadReasonCharacter(value);
       errors = push(
         errors,
         'dynamic_call_reason',
-        `dynamic_call_reason has a special character${bad ? ` (${JSON.stringify(bad)})` : ''}; allowed: letters, digits, spaces and ${CALL_REASON_PUNCTUATION}`,
+        `dynamic_call_reason has a special character${bad ? ` (${quoteValue(bad)})` : ''}; allowed: letters, digits, spaces and ${CALL_REASON_PUNCTUATION}`,
       );
     } else reason = value;
   }
@@ -336,9 +357,15 @@ export class DefaultFlagError extends Error {
  */
 export function defaultsFromFlags(flags: DefaultFlags, now: number): CallReasonDefaults {
   const defaults: CallReasonDefaults = {};
-  if (flags.labelId !== undefined) defaults.label_id = flags.labelId.trim();
-  if (flags.labelName !== undefined) defaults.dynamic_label_name = flags.labelName.trim();
-  if (flags.reason !== undefined) defaults.dynamic_call_reason = flags.reason.trim();
+  // A bad character in a flag is named as the flag's fault, not once for every row.
+  const text = (flag: string, value: string, allowWhitespace = false): string => {
+    const problem = characterProblem(value, { allowWhitespace });
+    if (problem) throw new DefaultFlagError(flag, `${flag} ${problem}`);
+    return value.trim();
+  };
+  if (flags.labelId !== undefined) defaults.label_id = text('--label-id', flags.labelId);
+  if (flags.labelName !== undefined) defaults.dynamic_label_name = text('--label-name', flags.labelName, true);
+  if (flags.reason !== undefined) defaults.dynamic_call_reason = text('--reason', flags.reason);
   const timeFlag = (flag: string, value: string): number => {
     try {
       return parseTime(value, now);

@@ -3,6 +3,7 @@ import { fetchLabelsPage, LABELS_DEFAULT_LIMIT, type Label } from '../../api/lab
 import { walkPages, type Page, type PageQuery } from '../../api/pagination.js';
 import type { CommandContext } from '../../context.js';
 import { UsageError } from '../../errors.js';
+import { quoteValue } from '../../util/text.js';
 
 export interface ListOptions {
   page: number;
@@ -11,11 +12,17 @@ export interface ListOptions {
   filters: Record<string, string | undefined>;
 }
 
-export function parsePositiveInt(value: unknown, flag: string): number | undefined {
+/** --page and --limit: the docs type them as 32-bit integers for some endpoints (int64 for others). */
+export const MAX_PAGE_PARAMETER = 2_147_483_647;
+
+/** A whole number from 1 to `max` (default: the largest --page/--limit the API takes), naming the flag. */
+export function parsePositiveInt(value: unknown, flag: string, max = MAX_PAGE_PARAMETER): number | undefined {
   if (value === undefined) return undefined;
   const text = String(value).trim();
-  if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text))) {
-    throw new UsageError(`${flag} must be a whole number of at least 1 (got "${text}")`);
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) {
+    throw new UsageError(`${flag} must be a whole number from 1 to ${max} (got ${quoteValue(text)})`, {
+      field: flag.replace(/^--/, ''),
+    });
   }
   return Number(text);
 }

@@ -7,21 +7,27 @@ import {
 } from '../../api/logs.js';
 import type { CommandContext } from '../../context.js';
 import { ApiError, AuthError, UsageError, isTcbError } from '../../errors.js';
-import { formatIso } from '../../util/time.js';
-import { BoundaryTracker, detectTimeColumn, parseRowTime } from './boundary.js';
+import { formatDuration, formatIso } from '../../util/time.js';
+import { BOUNDARY_WINDOW_MS, BoundaryTracker, detectTimeColumn, parseRowTime } from './boundary.js';
 import { csvBatches, recordBatches, type CsvBatches } from './csv-records.js';
 import type { ExportOptions, ExportRow, RecordSource, SourceRun, TimeUnit } from './types.js';
 
 /** What the API source remembers between --since-last runs. */
 export interface ApiCursor {
-  /** The next run starts here (epoch ms): exactly where this run stopped. */
+  /** Where this run stopped (epoch ms); the next run starts an overlap before it. */
   to: number;
   /** Unit the times were sent in (a change of --time-unit keeps the same instant). */
   unit: TimeUnit;
-  /** Fingerprints of the rows near `to`, which the next run may be served again. */
+  /** Fingerprints of the rows near `to` (within window_ms before it, or after it). */
   boundary: string[];
   time_column: string | null;
+  /** How far before `to` the fingerprints reach: the largest overlap the next run can use. Absent in old state: 15 min. */
+  window_ms?: number;
 }
+
+/** --overlap default: the next run asks again for the last minutes of the previous one. */
+export const DEFAULT_OVERLAP_MS = 5 * 60_000;
+export const MAX_OVERLAP_MS = 24 * 3_600_000;
 
 /** Columns of a header-only CSV when the API found nothing (the sandbox's file columns). */
 const CMB_DEFAULT_COLUMNS = [
@@ -65,8 +71,14 @@ function explainForbidden(error: unknown, type: ExportOptions['type']): unknown 
 
 /** The plan of one API run: what to ask for and where the cursor lands. */
 export interface ApiRunPlan {
-  /** Epoch ms sent as the start. */
+  /** Epoch ms sent as the start (an overlap before the previous run's end). */
   from: number;
+  /** How far before the previous run's end this run starts (0 on a first run). */
+  overlapMs: number;
+  /** --overlap was larger than the previous run remembered: the overlap was cut to that. */
+  overlapLimited: boolean;
+  /** How far back this run's fingerprints reach (see BoundaryTracker). */
+  windowMs: number;
   /** Epoch ms sent as the end (cmb only; feedback has no end parameter). */
   to: number;
   /** Where the next --since-last run starts. */
@@ -80,29 +92,46 @@ export interface ApiRunPlan {
 /**
  * Pure: from the options and the previous cursor, the range to ask for. The cursor never runs
  * ahead of the clock (records still to come must not be skipped) and is the exact instant sent,
- * in the unit sent, so the next run starts precisely there.
+ * in the unit sent.
+ *
+ * A --since-last run starts an overlap (--overlap) before the previous run's end: log records
+ * carry whole seconds and can show up in the API some time after the moment they are stamped
+ * with, so a record stamped in the previous run's last second, or a little before it, may only be
+ * visible now. Rows the previous run already exported in that overlap are recognised by
+ * fingerprint and skipped (BoundaryTracker), so each record is exported exactly once.
  */
 export function planApiRun(options: ExportOptions, previous: ApiCursor | undefined): ApiRunPlan {
   const unit = options.timeUnit;
+  const wantedOverlap = options.overlapMs ?? DEFAULT_OVERLAP_MS;
   let from: number;
-  if (previous) from = previous.to;
-  else if (options.from !== undefined) from = options.from;
+  let overlapMs = 0;
+  let overlapLimited = false;
+  if (previous) {
+    // Only rows the previous run fingerprinted can be recognised as already exported.
+    const remembered = previous.window_ms ?? BOUNDARY_WINDOW_MS;
+    overlapMs = Math.min(wantedOverlap, remembered);
+    overlapLimited = wantedOverlap > remembered;
+    from = previous.to - overlapMs;
+  } else if (options.from !== undefined) from = options.from;
   else {
     throw new UsageError('--from is required for the first --since-last run (later runs start where the previous one stopped)', {
       hint: 'e.g. --from -24h --since-last',
       field: 'from',
     });
   }
-  const end = Math.min(options.to ?? options.now, options.now);
+  const end = fromUnit(toUnit(Math.min(options.to ?? options.now, options.now), unit), unit);
   const sentTo = options.to ?? options.now;
-  const cursor = fromUnit(toUnit(end, unit), unit);
   from = fromUnit(toUnit(from, unit), unit);
   return {
     from,
+    overlapMs,
+    overlapLimited,
+    windowMs: Math.max(BOUNDARY_WINDOW_MS, wantedOverlap),
     to: fromUnit(toUnit(sentTo, unit), unit),
-    cursor: Math.max(cursor, from),
+    // Never backwards: a run with an earlier --to leaves the cursor where it was.
+    cursor: Math.max(end, previous ? previous.to : from),
     clientTo: options.type === 'feedback' && options.to !== undefined ? options.to : undefined,
-    nothingToDo: options.sinceLast && previous !== undefined && from >= cursor,
+    nothingToDo: options.sinceLast && previous !== undefined && end < from,
   };
 }
 
@@ -122,13 +151,19 @@ export function apiSource(ctx: CommandContext, options: ExportOptions): RecordSo
       const previous = options.sinceLast && isApiCursor(previousCursor) ? previousCursor : undefined;
       const plan = planApiRun(options, previous);
       const describe = isCmb ? `${formatIso(plan.from)} → ${formatIso(plan.to)}` : `from ${formatIso(plan.from)}${plan.clientTo !== undefined ? ` to ${formatIso(plan.clientTo)}` : ''}`;
-      const tracker = new BoundaryTracker(new Set(previous?.boundary ?? []), plan.cursor);
+      const tracker = new BoundaryTracker(new Set(previous?.boundary ?? []), plan.cursor, plan.windowMs);
       const cursor = (): ApiCursor => ({
         to: plan.cursor,
         unit: options.timeUnit,
         boundary: tracker.fingerprints(),
         time_column: tracker.timeColumnName ?? null,
+        window_ms: plan.windowMs,
       });
+      if (plan.overlapLimited) {
+        ctx.output.warn(
+          `--overlap reaches back only ${formatDuration(plan.overlapMs)} this time: that is what the previous run remembered; later runs use the full overlap`,
+        );
+      }
 
       if (plan.nothingToDo) {
         return {

@@ -4,14 +4,14 @@ import type { ExportRow } from './types.js';
 /**
  * The --since-last boundary for the log API.
  *
- * Each run asks for [from, to] and the next run starts exactly where the previous one stopped
- * (from = previous to), so there is never a gap. Whether the server includes a record that sits
- * exactly on `to` in both runs is undocumented (the sandbox does, deliberately), and the
- * feedback endpoint has no `to` at all, so the last rows of a run may come again in the next one.
- * Those are recognised by fingerprint: the run remembers the fingerprints of the rows near its
- * end (time within BOUNDARY_WINDOW_MS of `to`, or after it), and the next run drops rows it has
- * already seen. Files without a recognisable time column remember every row's fingerprint
- * (up to MAX_FINGERPRINTS).
+ * Each run asks for [from, to], and the next run starts an overlap before where this one stopped
+ * (from = previous to − overlap): records carry whole seconds and may appear in the API late, so
+ * a record stamped at or just before the previous run's end can only be seen now. The feedback
+ * endpoint has no `to` at all. So the rows of the overlap come again in the next run, and are
+ * recognised by fingerprint: a run remembers the fingerprints of every row it sees near its end
+ * (time within the window — at least BOUNDARY_WINDOW_MS, at least the overlap — of `to`, or
+ * after it), exported or skipped, and the next run drops rows it has already seen. Files without
+ * a recognisable time column remember every row's fingerprint (up to MAX_FINGERPRINTS).
  */
 export const BOUNDARY_WINDOW_MS = 15 * 60_000;
 export const MAX_FINGERPRINTS = 100_000;

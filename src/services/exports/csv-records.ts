@@ -51,6 +51,10 @@ export function csvBatches(input: Readable | string, batchSize = DEFAULT_BATCH_S
     let header = true;
     const source = stream.pipe(parser);
     stream.on('error', (error) => parser.destroy(error));
+    // A download can break before it is read (the output file is opened in between): piping a
+    // stream that already failed would wait for ever.
+    if (stream.errored) parser.destroy(stream.errored);
+    else if (stream.destroyed && !stream.readableEnded) parser.destroy(new Error('the stream was closed before its end'));
     try {
       for await (const cells of source as AsyncIterable<string[]>) {
         if (header) {

@@ -1,15 +1,20 @@
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { Format, Settings } from '../../config/settings.js';
 import type { CommandContext } from '../../context.js';
 import { InterruptedError, UsageError, isTcbError } from '../../errors.js';
+import { fileError } from '../../output/atomic-file.js';
+import { checkDestination, sqliteCompanions, type Destination, type ProtectedPath } from '../../output/destination.js';
 import { onInterrupt } from '../../util/interrupt.js';
 import { limitYoungGeneration } from '../../util/young-generation.js';
 import { TimeParseError, formatIso, parseTime } from '../../util/time.js';
-import { apiSource } from './api-source.js';
+import { durationFlag } from '../../util/flags.js';
+import { MAX_OVERLAP_MS, apiSource } from './api-source.js';
 import { openSink, RowEmitter, type ExportSink } from './sink.js';
 import { ExportStateStore, exportStateKey } from './state.js';
-import type { ExportOptions, ExportSourceName, ExportType, RecordSource, TimeUnit } from './types.js';
+import type { ExportOptions, ExportSourceName, ExportType, RecordSource, SourceRun, TimeUnit } from './types.js';
 import { webhookSource } from './webhook-source.js';
+import { resolveStoreLocation } from '../webhooks/stores.js';
 
 export type { ExportOptions, ExportType } from './types.js';
 
@@ -40,14 +45,37 @@ function timeUnitOption(value: unknown): TimeUnit {
   throw new UsageError(`--time-unit must be ms or s (got "${String(value)}")`, { field: 'time-unit' });
 }
 
-/** The output format: --format wins; with --output, else the file's extension; else the default. */
-export function exportFormat(settings: Pick<Settings, 'format' | 'formatExplicit'>, output: string | undefined): Format {
-  if (settings.formatExplicit || output === undefined) return settings.format;
+export type FormatSettings = Pick<Settings, 'format' | 'formatSource'>;
+
+/**
+ * The output format. On stdout: the global rule (flag, TCB_FORMAT, TTY). A file gets a data
+ * format: --format/--json if given, else its extension (.json, .ndjson/.jsonl, anything else
+ * csv); TCB_FORMAT does not apply, and a table (columns dropped for people) is refused.
+ */
+export function exportFormat(settings: FormatSettings, output: string | undefined): Format {
+  if (output === undefined) return settings.format;
+  if (settings.formatSource === 'flag') {
+    if (settings.format === 'table') {
+      throw new UsageError('--format table is for people on a terminal and cannot be written with --output', {
+        field: 'format',
+        hint: 'files get csv, json or ndjson (the default comes from the extension); leave out --format, or pick one of those',
+      });
+    }
+    return settings.format;
+  }
   const ext = path.extname(output).toLowerCase();
   if (ext === '.json') return 'json';
   if (ext === '.ndjson' || ext === '.jsonl') return 'ndjson';
-  if (ext === '.txt') return 'table';
   return 'csv';
+}
+
+/** --overlap DURATION: 0 turns it off; at most a day (the fingerprints must cover it). */
+function overlapOption(value: unknown): number {
+  const text = String(value).trim();
+  if (/^0+(\.0*)?[a-z]*$/i.test(text)) return 0;
+  const ms = durationFlag(text, '--overlap');
+  if (ms > MAX_OVERLAP_MS) throw new UsageError(`--overlap must be at most 24h (got "${text}")`, { field: 'overlap' });
+  return ms;
 }
 
 const SURVEY_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
@@ -56,8 +84,9 @@ const SURVEY_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 export function parseExportOptions(
   type: ExportType,
   opts: Record<string, unknown>,
-  settings: Pick<Settings, 'format' | 'formatExplicit'>,
+  settings: FormatSettings,
   now: number = Date.now(),
+  env: Record<string, string | undefined> = process.env,
 ): ExportOptions {
   const source = String(opts.source ?? 'api').toLowerCase() as ExportSourceName;
   if (source !== 'api' && source !== 'webhook') {
@@ -65,17 +94,25 @@ export function parseExportOptions(
   }
   const store = typeof opts.store === 'string' ? opts.store.trim() : undefined;
   if (source === 'webhook' && !store) {
-    throw new UsageError('--source webhook needs --store FILE (the file `tcb webhook listen --store` writes)', { field: 'store' });
+    throw new UsageError('--source webhook needs --store (the file or postgres:// URL `tcb webhook listen --store` writes)', { field: 'store' });
   }
   if (source === 'api' && store) {
     throw new UsageError('--store is only used with --source webhook', { field: 'store', hint: 'add --source webhook' });
   }
 
+  // Read now: a bad URL is exit 2 before anything runs, and its password is masked from here on.
+  const storeLocation = source === 'webhook' && store ? resolveStoreLocation(store, env) : undefined;
   const sinceLast = Boolean(opts.sinceLast);
   const from = timeOption(opts.from, '--from', now);
   const to = timeOption(opts.to, '--to', now);
-  if (from !== undefined && to !== undefined && from > to) {
-    throw new UsageError(`--from (${formatIso(from)}) is after --to (${formatIso(to)})`, { field: 'from' });
+  // Checked before anything is sent; --to defaults to now, so a --from in the future is refused too.
+  if (from !== undefined && from > (to ?? now)) {
+    throw new UsageError(
+      to === undefined
+        ? `--from (${formatIso(from)}) is in the future; --to defaults to now (${formatIso(now)})`
+        : `--from (${formatIso(from)}) is after --to (${formatIso(to)})`,
+      { field: 'from' },
+    );
   }
   if (source === 'api' && from === undefined && !sinceLast) {
     throw new UsageError('--from is required', {
@@ -105,6 +142,17 @@ export function parseExportOptions(
     });
   }
 
+  let overlapMs: number | undefined;
+  if (opts.overlap !== undefined) {
+    if (!sinceLast) throw new UsageError('--overlap is used only with --since-last', { field: 'overlap' });
+    if (source !== 'api') {
+      throw new UsageError('--overlap applies to the log API: the webhook store\'s --since-last follows its insertion order, which needs none', {
+        field: 'overlap',
+      });
+    }
+    overlapMs = overlapOption(opts.overlap);
+  }
+
   let output = typeof opts.output === 'string' ? opts.output : undefined;
   if (output === '-') output = undefined;
   else if (output !== undefined && output.trim() === '') throw new UsageError('--output is empty', { field: 'output' });
@@ -113,11 +161,14 @@ export function parseExportOptions(
     type,
     source,
     store,
+    storeLocation,
     surveyId,
     from,
     to,
     sinceLast,
+    overlapMs,
     output,
+    force: Boolean(opts.force),
     format: exportFormat(settings, output),
     timeUnit: timeUnitOption(opts.timeUnit),
     now,
@@ -135,6 +186,24 @@ async function recordSource(ctx: CommandContext, options: ExportOptions): Promis
   return options.source === 'webhook' ? webhookSource(options) : apiSource(ctx, options);
 }
 
+/** --output is checked before anything is sent: it must not be the store, tcb's own files, a folder … */
+async function checkOutput(ctx: CommandContext, options: ExportOptions): Promise<Destination | undefined> {
+  if (options.output === undefined) return undefined;
+  const protect: ProtectedPath[] = [];
+  // A PostgreSQL store has no file to protect.
+  if (options.store !== undefined && options.storeLocation?.kind !== 'postgres') {
+    const store = path.resolve(options.store);
+    protect.push(...sqliteCompanions(store));
+    // SQLite keeps -wal and -shm next to the real file when the store is a symbolic link.
+    const real = await realpath(store).catch(() => store);
+    if (real !== store) protect.push(...sqliteCompanions(real));
+  }
+  return checkDestination(
+    { flag: '--output', given: options.output, force: options.force },
+    { protect, configDir: ctx.settings.configDir },
+  );
+}
+
 export async function runExport(ctx: CommandContext, options: ExportOptions): Promise<ExportSummary> {
   const releaseYoungGeneration = limitYoungGeneration();
   try {
@@ -145,6 +214,7 @@ export async function runExport(ctx: CommandContext, options: ExportOptions): Pr
 }
 
 async function exportRecords(ctx: CommandContext, options: ExportOptions): Promise<ExportSummary> {
+  const destination = await checkOutput(ctx, options);
   const source = await recordSource(ctx, options);
   const label = LABEL[options.type];
   const state = options.sinceLast ? new ExportStateStore(ctx.settings.configDir) : undefined;
@@ -154,13 +224,14 @@ async function exportRecords(ctx: CommandContext, options: ExportOptions): Promi
   const controller = new AbortController();
   const unsubscribe = onInterrupt(() => controller.abort(new InterruptedError('interrupted: nothing was written and --since-last state was not advanced')));
   let sink: ExportSink | undefined;
+  let run: SourceRun | undefined;
   try {
     const previous = state ? (await state.get(key))?.cursor : undefined;
     if (state && previous === undefined) ctx.output.info(`First --since-last run for ${label}: starting at --from.`);
     else if (state && options.from !== undefined) ctx.output.info('--since-last: continuing where the previous run stopped (--from only sets the first run\'s start).');
-    const run = await source.open(previous, controller.signal);
+    run = await source.open(previous, controller.signal);
     ctx.output.info(`Exporting ${label}: ${run.describe}`);
-    sink = await openSink(ctx.output, ctx.settings, options.output, options.format);
+    sink = await openSink(ctx.output, ctx.settings, destination, options.format);
     const emitter = new RowEmitter(sink.output, source.tableColumns);
     for await (const batch of run.batches) {
       if (controller.signal.aborted) break;
@@ -185,14 +256,18 @@ async function exportRecords(ctx: CommandContext, options: ExportOptions): Promi
     if (emitter.count === 0) ctx.output.info(`No ${label} found${run.emptyNote ? ` (${run.emptyNote})` : ''}.`);
     else ctx.output.success(`Exported ${emitter.count} ${emitter.count === 1 ? 'row' : 'rows'}${sink.path ? ` to ${sink.path}` : ''}.`);
     if (run.skipped() > 0) ctx.output.info(`Skipped ${run.skipped()} already exported by the previous run.`);
-    return { records: emitter.count, skipped: run.skipped(), output: sink.path, describe: run.describe };
+    const done = run;
+    return { records: emitter.count, skipped: done.skipped(), output: sink.path, describe: done.describe };
   } catch (error) {
     await sink?.abort().catch(() => {});
     if (controller.signal.aborted) {
       throw isTcbError(controller.signal.reason) ? controller.signal.reason : new InterruptedError('interrupted');
     }
-    throw error;
+    // A failed write (disk full …) names the file instead of reading as a bug.
+    throw sink?.path ? fileError(error, sink.path) : error;
   } finally {
+    // A source left unread (the output could not be opened) still lets go of its connections.
+    await run?.close?.().catch(() => {});
     unsubscribe();
     await releaseRun?.().catch(() => {});
   }

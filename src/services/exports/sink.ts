@@ -1,6 +1,7 @@
 import type { Format, Settings } from '../../config/settings.js';
 import { openAtomicFile, type AtomicFile } from '../../output/atomic-file.js';
 import { csvLines } from '../../output/csv.js';
+import type { Destination } from '../../output/destination.js';
 import { Output, type Column, type ListWriter } from '../../output/output.js';
 import type { ExportRow } from './types.js';
 
@@ -16,7 +17,7 @@ export interface ExportSink {
   abort(): Promise<void>;
 }
 
-export async function openSink(stdout: Output, settings: Settings, target: string | undefined, format: Format): Promise<ExportSink> {
+export async function openSink(stdout: Output, settings: Settings, target: Destination | undefined, format: Format): Promise<ExportSink> {
   if (target === undefined) {
     return { output: stdout, commit: async () => {}, abort: async () => {} };
   }

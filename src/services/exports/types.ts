@@ -1,4 +1,5 @@
 import type { Format } from '../../config/settings.js';
+import type { StoreLocation } from '../webhooks/store-location.js';
 
 /** The two log exports. */
 export type ExportType = 'cmb' | 'feedback';
@@ -15,8 +16,10 @@ export type ExportRow = Record<string, unknown>;
 export interface ExportOptions {
   type: ExportType;
   source: ExportSourceName;
-  /** --store FILE (webhook source). */
+  /** --store FILE or URL (webhook source), as given. */
   store?: string;
+  /** --store read: an SQLite file or a PostgreSQL database (its password registered with the redactor). */
+  storeLocation?: StoreLocation;
   /** --survey-id (feedback, API source). */
   surveyId?: string;
   /** Epoch ms. */
@@ -24,8 +27,12 @@ export interface ExportOptions {
   /** Epoch ms; undefined means "now" for the API and "no upper bound" for the webhook store. */
   to?: number;
   sinceLast: boolean;
+  /** --overlap: a --since-last run of the log API starts this long before the previous run's end (ms). */
+  overlapMs?: number;
   /** --output FILE; undefined writes to stdout. */
   output?: string;
+  /** --force: replace a read-only --output file. */
+  force: boolean;
   format: Format;
   /** Unit of the times sent to the log API. */
   timeUnit: TimeUnit;
@@ -47,6 +54,8 @@ export interface SourceRun {
   describe: string;
   /** Rows dropped because the previous --since-last run already exported them. */
   skipped(): number;
+  /** Releases what open() holds (connections, a snapshot) if the batches were not read to the end; idempotent. */
+  close?(): Promise<void>;
 }
 
 /**

@@ -2,7 +2,8 @@
 // plan → send → buckets → wait → the error that sets the exit code. The command prompts and renders.
 import type { NumbersAction, NumbersChangeResponse } from '../../api/numbers.js';
 import type { CommandContext } from '../../context.js';
-import { PartialFailureError, WaitTimeoutError } from '../../errors.js';
+import { InterruptedError, PartialFailureError, WaitTimeoutError } from '../../errors.js';
+import { onInterrupt } from '../../util/interrupt.js';
 import { formatDuration } from '../../util/time.js';
 import {
   assessOutcome,
@@ -67,20 +68,65 @@ export interface ChangeResult {
   error?: unknown;
 }
 
+/**
+ * Sends the change and, with --wait, waits for it. Ctrl-C or SIGTERM never hides what the API
+ * accepted: sending stops between requests (the one in flight finishes), waiting stops at once,
+ * and the result is returned with an InterruptedError to print before exiting 130.
+ */
 export async function sendNumbersChange(
   ctx: CommandContext,
   plan: ChangePlan,
   options: ChangeOptions,
   hooks: ChangeHooks = {},
 ): Promise<ChangeResult> {
-  const sent = await sendChange(ctx, plan, (index, total) => hooks.sending?.(index, total));
+  const stop = new AbortController();
+  const unsubscribe = onInterrupt(() => stop.abort(new InterruptedError('interrupted')));
+  try {
+    const result = await sendNumbersRequests(ctx, plan, hooks, stop.signal);
+    return result.stopped ? result : await settleNumbersChange(ctx, result, options, hooks, stop.signal);
+  } finally {
+    unsubscribe();
+  }
+}
+
+/**
+ * The requests alone: their responses, merged and read. A request that fails before any was
+ * accepted throws, and so does a stop before the first one; later, the result says where it stopped.
+ */
+export async function sendNumbersRequests(
+  ctx: CommandContext,
+  plan: ChangePlan,
+  hooks: ChangeHooks = {},
+  stop?: AbortSignal,
+): Promise<ChangeResult> {
+  const sent = await sendChange(ctx, plan, (index, total) => hooks.sending?.(index, total), () => stop?.aborted ?? false);
+  if (sent.responses.length === 0) throw new InterruptedError('interrupted before anything was sent');
   const merged = mergeResponses(sent.responses);
   const outcome = assessOutcome(plan.action, merged);
   const result: ChangeResult = { plan, responses: sent.responses, merged, outcome };
 
   // A request that failed after accepted ones wins: nothing is waited for.
   if (sent.error) return { ...result, stopped: { sent: sent.sent, unsent: sent.unsent }, error: sent.error };
+  if (sent.interrupted) {
+    const error = new InterruptedError(
+      `interrupted after ${plural(sent.responses.length, 'request')}: the API answered for ${plural(sent.sent, 'number')} (on stdout); ${plural(sent.unsent, 'number')} were not sent`,
+      { hint: 'send the rest again; numbers already accepted land in existing_numbers', details: { sent: sent.sent, unsent: sent.unsent } },
+    );
+    return { ...result, stopped: { sent: sent.sent, unsent: sent.unsent }, error };
+  }
+  return result;
+}
 
+/** After the requests: warn about ignored numbers, --wait, and set the error that decides the exit code. */
+export async function settleNumbersChange(
+  ctx: CommandContext,
+  sent: ChangeResult,
+  options: ChangeOptions,
+  hooks: ChangeHooks = {},
+  stop?: AbortSignal,
+): Promise<ChangeResult> {
+  const { plan, outcome } = sent;
+  const result: ChangeResult = { ...sent };
   if (outcome.processing.length > 0) hooks.ignoredAsProcessing?.(outcome.processing);
   if (options.wait && outcome.accepted.length > 0) {
     hooks.waiting?.(outcome.accepted.length);
@@ -88,10 +134,24 @@ export async function sendNumbersChange(
       intervalMs: options.wait.intervalMs,
       timeoutMs: options.wait.timeoutMs,
       onPoll: (settled, total) => hooks.polled?.(settled, total),
+      signal: stop,
     });
   }
-  result.error = waitTimeout(result.wait) ?? partialFailure(plan, outcome, result.wait);
+  result.error = waitInterrupted(plan, result.wait) ?? waitTimeout(result.wait) ?? partialFailure(plan, outcome, result.wait);
   return result;
+}
+
+/** Exit 130 after the API accepted the change: say so, and how far it had got. */
+function waitInterrupted(plan: ChangePlan, wait: WaitResult | undefined): InterruptedError | undefined {
+  if (!wait?.interrupted) return undefined;
+  const accepted = wait.settled.length + wait.failed.length + wait.pending.length;
+  return new InterruptedError(
+    `interrupted while waiting: the API accepted ${plural(accepted, 'number')} (on stdout); ${wait.settled.length} ${wait.target} so far, ${wait.pending.length} still pending`,
+    {
+      hint: `the change goes on without tcb: \`tcb numbers list --feature-set ${plan.featureSet.id}\` shows where it stands`,
+      details: { accepted, settled: wait.settled.length, pending: wait.pending.length, failed: wait.failed.length },
+    },
+  );
 }
 
 /** Exit 7: numbers still pending when --wait gave up. */

@@ -188,19 +188,23 @@ export interface SendResult {
   /** Set when a request failed after earlier ones were accepted; later chunks were not sent. */
   error?: unknown;
   unsent: number;
+  /** Stopped by Ctrl-C/SIGTERM between requests (the one in flight was let finish). */
+  interrupted?: boolean;
 }
 
-/** Sends the chunks one after the other; stops at the first failure. */
+/** Sends the chunks one after the other; stops at the first failure, or between chunks when asked. */
 export async function sendChange(
   ctx: CommandContext,
   plan: ChangePlan,
   onRequest?: (index: number, total: number) => void,
+  shouldStop: () => boolean = () => false,
 ): Promise<SendResult> {
   const client = ctx.api();
   const account = ctx.credentials().clientAccountId;
   const responses: NumbersChangeResponse[] = [];
   let sent = 0;
   for (const [index, numbers] of plan.chunks.entries()) {
+    if (shouldStop()) return { responses, sent, unsent: plan.numbers.length - sent, interrupted: true };
     onRequest?.(index, plan.chunks.length);
     try {
       responses.push(await changeNumbers(client, account, plan.featureSet.id, plan.action, numbers));
@@ -309,6 +313,8 @@ export interface WaitOptions {
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
   onPoll?: (settled: number, total: number) => void;
+  /** Ctrl-C/SIGTERM: stop waiting and report what was seen so far. */
+  signal?: AbortSignal;
 }
 
 export interface WaitEntry {
@@ -323,6 +329,8 @@ export interface WaitResult {
   failed: WaitEntry[];
   pending: WaitEntry[];
   timedOut: boolean;
+  /** Stopped by Ctrl-C/SIGTERM: the states are those of the last complete poll. */
+  interrupted: boolean;
   polls: number;
   elapsed_ms: number;
 }
@@ -340,13 +348,13 @@ export function judge(action: NumbersAction, status: string | null): 'settled' |
   return status === null || status.toLowerCase() === 'delisted' ? 'settled' : 'pending';
 }
 
-async function snapshot(ctx: CommandContext, featureSetId: string): Promise<Map<string, string>> {
+async function snapshot(ctx: CommandContext, featureSetId: string, signal?: AbortSignal): Promise<Map<string, string>> {
   const client = ctx.api();
   const account = ctx.credentials().clientAccountId;
   const seen = new Map<string, string>();
   const limit = 1000;
   const pages = walkPages(
-    (page) => fetchNumbersPage(client, account, { feature_set_id: featureSetId, page, limit }),
+    (page) => fetchNumbersPage(client, account, { feature_set_id: featureSetId, page, limit }, signal),
     1,
     limit,
   );
@@ -367,7 +375,8 @@ export async function waitForSettle(
   options: WaitOptions,
 ): Promise<WaitResult> {
   const now = options.now ?? Date.now;
-  const sleep = options.sleep ?? ((ms: number) => sleepMs(ms).then(() => undefined));
+  const signal = options.signal;
+  const sleep = options.sleep ?? ((ms: number) => sleepMs(ms, undefined, { signal }).then(() => undefined));
   const started = now();
   const deadline = started + options.timeoutMs;
   const target = action === 'publish' ? 'listed' : 'delisted';
@@ -375,8 +384,17 @@ export async function waitForSettle(
   const settled: WaitEntry[] = [];
   const failed: WaitEntry[] = [];
   let polls = 0;
+  let interrupted = false;
   while (open.size > 0) {
-    const states = await snapshot(ctx, featureSetId);
+    let states: Map<string, string>;
+    try {
+      if (signal?.aborted) throw signal.reason;
+      states = await snapshot(ctx, featureSetId, signal);
+    } catch (error) {
+      if (!signal?.aborted) throw error;
+      interrupted = true;
+      break;
+    }
     polls += 1;
     const stillOpen = new Map<string, string | null>();
     for (const number of open.keys()) {
@@ -391,14 +409,21 @@ export async function waitForSettle(
     if (open.size === 0) break;
     const remaining = deadline - now();
     if (remaining <= 0) break;
-    await sleep(Math.min(options.intervalMs, remaining));
+    try {
+      await sleep(Math.min(options.intervalMs, remaining));
+    } catch (error) {
+      if (!signal?.aborted) throw error;
+      interrupted = true;
+      break;
+    }
   }
   return {
     target,
     settled,
     failed,
     pending: [...open].map(([phone_number, status]) => ({ phone_number, status })),
-    timedOut: open.size > 0,
+    timedOut: open.size > 0 && !interrupted,
+    interrupted,
     polls,
     elapsed_ms: now() - started,
   };

@@ -1,6 +1,8 @@
 import type { CommandContext } from '../../context.js';
 import { UsageError } from '../../errors.js';
-import { startSandbox, describeSandbox, type SandboxOptions } from '../../sandbox/server.js';
+import { startSandbox, describeSandbox, type AccessArea, type SandboxOptions } from '../../sandbox/server.js';
+import { ALL_ACCESS_AREAS } from '../../sandbox/types.js';
+import { parseDuration, TimeParseError } from '../../util/time.js';
 import { onInterrupt } from '../../util/interrupt.js';
 
 function numberOption(value: unknown, flag: string, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}): number {
@@ -9,6 +11,30 @@ function numberOption(value: unknown, flag: string, { min = 0, max = Number.MAX_
     throw new UsageError(`${flag} must be a number from ${min} to ${max} (got "${String(value)}")`);
   }
   return parsed;
+}
+
+/** `+10m`, `-90s`, `2h`; a bare number is seconds. Negative: the server's clock is behind. */
+export function parseClockOffset(value: string): number {
+  const text = value.trim();
+  const sign = text.startsWith('-') ? -1 : 1;
+  const magnitude = text.replace(/^[+-]/, '').trim();
+  try {
+    const ms = /^\d+(\.\d+)?$/.test(magnitude) ? Number(magnitude) * 1000 : parseDuration(magnitude);
+    return sign * Math.round(ms);
+  } catch (error) {
+    if (!(error instanceof TimeParseError)) throw error;
+    throw new UsageError(`--clock-offset must be a signed duration such as +10m, -90s or 2h (got "${value}")`);
+  }
+}
+
+export function parseAccessAreas(value: string): AccessArea[] {
+  const areas = value.split(',').map((area) => area.trim()).filter(Boolean);
+  for (const area of areas) {
+    if (!(ALL_ACCESS_AREAS as readonly string[]).includes(area)) {
+      throw new UsageError(`--deny-access: unknown access area "${area}"; use ${ALL_ACCESS_AREAS.join(', ')}`);
+    }
+  }
+  return areas as AccessArea[];
 }
 
 export function sandboxOptions(opts: Record<string, unknown>): SandboxOptions {
@@ -21,6 +47,8 @@ export function sandboxOptions(opts: Record<string, unknown>): SandboxOptions {
     failureRate: numberOption(opts.failureRate, '--failure-rate', { max: 1 }),
     numberProcessingMs: opts.numberDelay === undefined ? undefined : numberOption(opts.numberDelay, '--number-delay'),
     batchDelayMs: opts.batchDelay === undefined ? undefined : numberOption(opts.batchDelay, '--batch-delay'),
+    clockOffsetMs: opts.clockOffset === undefined ? undefined : parseClockOffset(String(opts.clockOffset)),
+    deniedAccess: opts.denyAccess === undefined ? undefined : parseAccessAreas(String(opts.denyAccess)),
   };
 }
 

@@ -1,5 +1,5 @@
 import { epochSecondsToIso } from './epoch.js';
-import type { StoredWebhookEvent } from './store.js';
+import type { KnownEventType, StoredWebhookEvent } from './store-types.js';
 import type { CmbPayload, SurveyPayload, UserResponse, WebhookEvent } from './types.js';
 
 /**
@@ -12,8 +12,12 @@ import type { CmbPayload, SurveyPayload, UserResponse, WebhookEvent } from './ty
  *   value is null/"NA"/unparseable) right after it.
  * - Every row of a type has the same keys in the same order (CMB_EXPORT_FIELDS / FEEDBACK_EXPORT_FIELDS),
  *   missing fields as null, so CSV headers are stable.
- * - `received_at` (ISO-8601, when the listener first stored it) and `deliveries` come from the store;
- *   they are null when toExportRows is given a bare event.
+ * - `received_at` (ISO-8601, when the listener first stored it), `deliveries` and `conflicts` (how many
+ *   redeliveries had a different body) come from the store; null when given a bare event.
+ * - An unrecognised event (stored although it is not a documented one) fills what it can, and
+ *   carries `unrecognised_reason` and `raw`: the body as it came, as text (CSV, table) or as the
+ *   parsed JSON value (JSON formats). Both are null for documented events. An event of an unknown
+ *   type takes the shape of the export it appears in.
  */
 
 /** A field's value as it came in the event: normally a string, or null (epoch seconds stay strings). */
@@ -36,11 +40,15 @@ export interface CmbExportRow {
   preferred_from_time_iso: string | null;
   preferred_to_time: RawValue;
   preferred_to_time_iso: string | null;
-  is_interested: boolean | null;
+  is_interested: RawValue;
   alternate_number: RawValue;
   cmb_config_name: RawValue;
   received_at: string | null;
   deliveries: number | null;
+  conflicts: number | null;
+  unrecognised_reason: string | null;
+  /** The body as it came (unrecognised events only): text, or the parsed value (see RowOptions). */
+  raw: unknown;
 }
 
 export interface FeedbackExportRow {
@@ -61,6 +69,10 @@ export interface FeedbackExportRow {
   response: RawValue;
   received_at: string | null;
   deliveries: number | null;
+  conflicts: number | null;
+  unrecognised_reason: string | null;
+  /** The body as it came (unrecognised events only): text, or the parsed value (see RowOptions). */
+  raw: unknown;
 }
 
 export type WebhookExportRow = CmbExportRow | FeedbackExportRow;
@@ -87,6 +99,9 @@ export const CMB_EXPORT_FIELDS: readonly (keyof CmbExportRow)[] = [
   'cmb_config_name',
   'received_at',
   'deliveries',
+  'conflicts',
+  'unrecognised_reason',
+  'raw',
 ];
 
 export const FEEDBACK_EXPORT_FIELDS: readonly (keyof FeedbackExportRow)[] = [
@@ -106,6 +121,9 @@ export const FEEDBACK_EXPORT_FIELDS: readonly (keyof FeedbackExportRow)[] = [
   'response',
   'received_at',
   'deliveries',
+  'conflicts',
+  'unrecognised_reason',
+  'raw',
 ];
 
 /** A value exactly as it came; an absent field is null. */
@@ -114,23 +132,51 @@ function raw(value: unknown): RawValue {
 }
 
 function isStored(input: StoredWebhookEvent | WebhookEvent): input is StoredWebhookEvent {
-  return typeof (input as StoredWebhookEvent).seq === 'number' && typeof (input as StoredWebhookEvent).event === 'object';
+  return typeof (input as StoredWebhookEvent).seq === 'number' && (input as StoredWebhookEvent).body instanceof Uint8Array;
 }
 
-/** Rows for one event: a stored one (from WebhookStore.events()) or a bare event object. */
-export function toExportRows(input: StoredWebhookEvent | WebhookEvent): WebhookExportRow[] {
+/** The stored bytes as text: UTF-8 (invalid sequences become U+FFFD), a leading BOM dropped. */
+export function decodeBody(body: Uint8Array): string {
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** The stored event parsed (the listener only stores JSON objects). */
+export function parseStoredEvent(stored: StoredWebhookEvent): WebhookEvent {
+  return JSON.parse(decodeBody(stored.body)) as WebhookEvent;
+}
+
+export interface RowOptions {
+  /** The export the rows are for: decides the shape of an event of unknown type (default cmb). */
+  type?: KnownEventType;
+  /** `raw` of unrecognised events: 'text' (CSV, table: the body as it came) or 'value' (JSON: parsed). */
+  raw?: 'text' | 'value';
+}
+
+/** Rows for one event: a stored one (from the store's events()) or a bare event object. */
+export function toExportRows(input: StoredWebhookEvent | WebhookEvent, options: RowOptions = {}): WebhookExportRow[] {
   const stored = isStored(input) ? input : undefined;
-  const event = stored ? stored.event : (input as WebhookEvent);
+  const text = stored ? decodeBody(stored.body) : undefined;
+  const parsed: unknown = text === undefined ? input : JSON.parse(text);
+  const event = (isObject(parsed) ? parsed : {}) as WebhookEvent;
+  const unrecognised = stored?.unrecognised_reason ?? null;
   const common = {
-    event_id: String(event.event_id),
-    event_type: String(event.event_type),
+    event_id: stored ? stored.event_id : String(event.event_id),
+    event_type: raw(event.event_type) as string,
     client_account_id: raw(event.client_account_id),
     created_at: raw(event.created_at),
     created_at_iso: epochSecondsToIso(event.created_at),
   };
-  const meta = { received_at: stored?.received_at ?? null, deliveries: stored?.deliveries ?? null };
+  const meta = {
+    received_at: stored?.received_at ?? null,
+    deliveries: stored?.deliveries ?? null,
+    conflicts: stored?.conflicts ?? null,
+    unrecognised_reason: unrecognised,
+    raw: unrecognised === null ? null : options.raw === 'value' ? parsed : text ?? JSON.stringify(parsed),
+  };
+  const shape = event.event_type === 'cmb' || event.event_type === 'user_feedback' ? event.event_type : (options.type ?? 'cmb');
 
-  if (event.event_type === 'user_feedback') {
+  if (shape === 'user_feedback') {
     const payload: SurveyPayload = isObject(event.survey_payload) ? event.survey_payload : {};
     const base = {
       ...common,
@@ -168,7 +214,7 @@ export function toExportRows(input: StoredWebhookEvent | WebhookEvent): WebhookE
     preferred_from_time_iso: epochSecondsToIso(payload.preferred_from_time),
     preferred_to_time: raw(payload.preferred_to_time),
     preferred_to_time_iso: epochSecondsToIso(payload.preferred_to_time),
-    is_interested: typeof payload.is_interested === 'boolean' ? payload.is_interested : null,
+    is_interested: raw(payload.is_interested),
     alternate_number: raw(payload.alternate_number),
     cmb_config_name: raw(payload.cmb_config_name),
     ...meta,

@@ -1,11 +1,23 @@
-import path from 'node:path';
 import { deliverWebhook, type WebhookDelivery } from '../../api/webhook-sender.js';
 import type { CommandContext } from '../../context.js';
 import { ApiError, TransientError, UsageError } from '../../errors.js';
 import { redactor, redactUrl } from '../../output/redact.js';
 import { onInterrupt } from '../../util/interrupt.js';
 import { DEFAULT_EXAMPLE, WEBHOOK_EXAMPLES, freshExample, type WebhookExampleName } from './examples.js';
-import { DEFAULT_MAX_BODY_BYTES, startWebhookListener, type ListenerHandle, type ListenerStats } from './listener.js';
+import type { BlockList } from 'node:net';
+import type { Settings } from '../../config/settings.js';
+import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  parseTrustedProxies,
+  startWebhookListener,
+  type ListenerHandle,
+  type ListenerStats,
+} from './listener.js';
+import type { LogFormat } from './log.js';
+import type { StoreLocation } from './store-location.js';
+import { openEventSink, resolveStoreLocation } from './stores.js';
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from './types.js';
 
 export const WEBHOOK_KEY_ENV = 'TCB_WEBHOOK_KEY';
@@ -19,32 +31,91 @@ function integerOption(value: unknown, flag: string, min: number, max: number): 
   return Number(text);
 }
 
+/** Seconds (decimals allowed) → ms. */
+function secondsOption(value: unknown, flag: string, min: number, max: number): number {
+  const text = String(value ?? '').trim();
+  if (!/^\d+(\.\d+)?$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(`${flag} must be a number of seconds from ${min} to ${max} (got "${text}")`, { field: flag });
+  }
+  return Math.round(Number(text) * 1000);
+}
+
 export interface ListenOptions {
   port: number;
   host: string;
+  /** The store as it may be shown: a path, or a URL with its password masked. */
   store: string;
+  storeLocation: StoreLocation;
   maxBodyBytes: number;
+  idleTimeoutMs: number;
+  requestTimeoutMs: number;
+  maxConnections?: number;
+  trustProxy?: BlockList;
+  trustProxySpec?: string;
+  logFormat: LogFormat;
+  accessLog: boolean;
 }
 
-export function parseListenOptions(opts: Record<string, unknown>): ListenOptions {
+export function parseListenOptions(
+  opts: Record<string, unknown>,
+  settings?: Pick<Settings, 'format' | 'formatExplicit' | 'verbose' | 'quiet' | 'stderrIsTTY'>,
+  env: Record<string, string | undefined> = process.env,
+): ListenOptions {
   if (typeof opts.store !== 'string' || opts.store.trim() === '') {
-    throw new UsageError('--store FILE is required: the SQLite file the events are stored in', {
-      hint: 'e.g. --store /var/lib/tcb/webhooks.sqlite',
+    throw new UsageError('--store is required: the SQLite file the events are stored in, or a postgres:// URL', {
+      hint: 'e.g. --store /var/lib/tcb/webhooks.sqlite, or --store postgres://tcb@db.example.com/tcb with PGPASSWORD set',
       field: '--store',
     });
   }
+  const storeLocation = resolveStoreLocation(opts.store, env);
   const host = String(opts.host ?? '127.0.0.1').trim();
   if (host === '') throw new UsageError('--host is empty', { field: '--host' });
+  const idleTimeoutMs = secondsOption(opts.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS / 1000, '--idle-timeout', 0.05, 3600);
+  const requestTimeoutMs = secondsOption(opts.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS / 1000, '--request-timeout', 0.05, 3600);
+  if (requestTimeoutMs < idleTimeoutMs) {
+    throw new UsageError('--request-timeout must be at least --idle-timeout (the headers arrive within the idle timeout)', {
+      field: '--request-timeout',
+    });
+  }
+  let trustProxy: BlockList | undefined;
+  let trustProxySpec: string | undefined;
+  if (opts.trustProxy !== undefined && opts.trustProxy !== false) {
+    trustProxySpec = opts.trustProxy === true ? 'loopback' : String(opts.trustProxy);
+    try {
+      trustProxy = parseTrustedProxies(trustProxySpec);
+    } catch (error) {
+      throw new UsageError(`--trust-proxy: ${(error as Error).message}`, {
+        field: '--trust-proxy',
+        hint: 'give the proxy addresses: loopback, an IP, or a CIDR range, comma-separated (e.g. --trust-proxy 10.0.0.0/8)',
+      });
+    }
+  }
+  const logFormatText = opts.logFormat === undefined ? undefined : String(opts.logFormat);
+  if (logFormatText !== undefined && logFormatText !== 'text' && logFormatText !== 'json') {
+    throw new UsageError(`--log-format must be text or json (got "${logFormatText}")`, { field: '--log-format' });
+  }
+  const logFormat: LogFormat = logFormatText === 'json' || (logFormatText === undefined && settings?.format === 'json' && settings.formatExplicit) ? 'json' : 'text';
+  // The access log: asked for, or on a terminal, or --verbose; never with --quiet.
+  const accessLog =
+    opts.accessLog === true || (opts.accessLog !== false && !settings?.quiet && Boolean(settings?.stderrIsTTY || settings?.verbose));
   return {
     port: integerOption(opts.port, '--port', 0, 65535),
     host,
-    store: path.resolve(opts.store),
+    store: storeLocation.display,
+    storeLocation,
     maxBodyBytes: integerOption(opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, '--max-body-bytes', 1024, 64 * 1024 * 1024),
+    idleTimeoutMs,
+    requestTimeoutMs,
+    maxConnections: opts.maxConnections === undefined ? undefined : integerOption(opts.maxConnections, '--max-connections', 1, 1_000_000),
+    trustProxy,
+    trustProxySpec,
+    logFormat,
+    accessLog,
   };
 }
 
 /** The shared secret: TCB_WEBHOOK_KEY, or a masked prompt on a terminal. Never argv. */
-export async function resolveWebhookKey(ctx: CommandContext): Promise<string> {
+export async function resolveWebhookKey(ctx: CommandContext): Promise<{ key: string; warnings: string[] }> {
   let key = ctx.env[WEBHOOK_KEY_ENV];
   if (key === undefined || key === '') {
     if (!ctx.settings.interactive) {
@@ -57,15 +128,18 @@ export async function resolveWebhookKey(ctx: CommandContext): Promise<string> {
   }
   if (key.trim() === '') throw new UsageError(`the webhook key is empty; set ${WEBHOOK_KEY_ENV}`, { field: WEBHOOK_KEY_ENV });
   redactor.addSecret(key);
-  if (key.length < 16) ctx.output.warn('the webhook key is shorter than 16 characters; a long random key is safer (openssl rand -hex 24)');
+  redactor.addSecret(encodeURIComponent(key));
+  const warnings: string[] = [];
+  if (key.length < 16) warnings.push('the webhook key is shorter than 16 characters; a long random key is safer (openssl rand -hex 24)');
   if (!URL_SAFE.test(key)) {
-    ctx.output.warn('the webhook key has characters that must be percent-encoded in the console URL; hex or base64url keys avoid that');
+    warnings.push('the webhook key has characters that must be percent-encoded in the console URL; hex or base64url keys avoid that');
   }
-  return key;
+  return { key, warnings };
 }
 
-function accessLogShown(ctx: CommandContext): boolean {
-  return !ctx.settings.quiet && (ctx.settings.stderrIsTTY || ctx.settings.verbose);
+function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^127\./.test(bare) || bare === '::ffff:127.0.0.1';
 }
 
 function describeListener(handle: ListenerHandle, options: ListenOptions, stored: number): string {
@@ -78,37 +152,75 @@ function describeListener(handle: ListenerHandle, options: ListenOptions, stored
 }
 
 function summary(stats: ListenerStats): string {
-  return `${stats.stored} stored, ${stats.duplicates} duplicate, ${stats.rejected} rejected, ${stats.unauthorized} unauthorized, ${stats.failed} failed`;
+  return [
+    `${stats.stored} stored`,
+    `${stats.unrecognised} of them unrecognised`,
+    `${stats.duplicates} duplicate`,
+    `${stats.conflicts} conflicting`,
+    `${stats.rejected} rejected`,
+    `${stats.unauthorized} unauthorized`,
+    `${stats.failed} failed`,
+    `${stats.aborted} aborted`,
+    `${stats.timeouts} timed out`,
+  ].join(', ');
 }
 
-/** tcb webhook listen: serve until SIGINT/SIGTERM, then finish in-flight requests and close the store. */
+/**
+ * tcb webhook listen: serve until SIGINT, SIGTERM or SIGHUP, then finish in-flight requests, commit
+ * and close the store, and exit 0. SIGHUP stops like SIGTERM, as for every command: there is no log
+ * file to reopen (the log is stderr, which the supervisor owns).
+ */
 export async function listenForWebhooks(ctx: CommandContext, opts: Record<string, unknown>): Promise<void> {
-  const options = parseListenOptions(opts);
-  const key = await resolveWebhookKey(ctx);
+  const options = parseListenOptions(opts, ctx.settings, ctx.env);
+  const { key, warnings } = await resolveWebhookKey(ctx);
+  // Loaded only here: no other command pays for the logger.
+  const { createDaemonLog } = await import('./log.js');
+  const log = createDaemonLog({ format: options.logFormat, accessLog: options.accessLog });
+  for (const warning of warnings) log.warn(warning);
+  if (options.storeLocation.kind === 'postgres' && options.storeLocation.passwordOnCommandLine) {
+    log.warn('the database password is in --store, where other users see it (ps, shell history); give it in PGPASSWORD or ~/.pgpass');
+  }
+  // A daemon whose log reader went away keeps serving (main.ts leaves EPIPE on stderr alone).
   let stop: () => void = () => {};
   const stopped = new Promise<void>((resolve) => (stop = resolve));
-  const unsubscribe = onInterrupt(() => stop());
+  // SIGINT, SIGTERM and SIGHUP all arrive here (util/interrupt.ts). Subscribed until the process
+  // ends: a signal while draining must not find it without a listener (a second one exits 130).
+  onInterrupt(() => stop());
   let handle: ListenerHandle;
+  const sink = await openEventSink(options.storeLocation, {
+    // The database went away or came back: the operator's log says so once, not per request.
+    onStateChange: (state, detail) =>
+      state === 'down'
+        ? log.error(`${detail}; events are answered 503 with Retry-After until it is back`, { store: options.store })
+        : log.warn(`the store is reachable again: ${detail}`, { store: options.store }),
+  });
   try {
     handle = await startWebhookListener({
       port: options.port,
       host: options.host,
-      storeFile: options.store,
+      sink,
       key,
+      log,
       maxBodyBytes: options.maxBodyBytes,
-      // The access log is info: on a terminal or with --verbose, never with --quiet.
-      log: accessLogShown(ctx) ? (line) => ctx.output.info(line) : undefined,
-      warn: (line) => ctx.output.warn(line),
+      idleTimeoutMs: options.idleTimeoutMs,
+      requestTimeoutMs: options.requestTimeoutMs,
+      maxConnections: options.maxConnections,
+      trustProxy: options.trustProxy,
     });
   } catch (error) {
-    unsubscribe();
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
-      throw new UsageError(`cannot listen on ${options.host}:${options.port}: ${code}`, { hint: 'pick another --port or --host' });
+      throw new UsageError(`cannot listen on ${options.host}:${options.port}: ${code}`, { hint: 'pick another --port or --host', field: '--port' });
     }
     throw error;
   }
-  const stored = handle.store.count();
+  if (!isLoopback(options.host)) {
+    log.warn(
+      `listening on ${options.host}: plain HTTP with the key in the URL, reachable from the network. ` +
+        'Bind 127.0.0.1 behind a TLS reverse proxy (tcb help webhooks, "Reverse proxy") unless this address is private to that proxy',
+    );
+  }
+  const stored = await sink.count();
   await ctx.output.object(
     {
       url: handle.url,
@@ -117,15 +229,23 @@ export async function listenForWebhooks(ctx: CommandContext, opts: Record<string
       port: handle.port,
       store: options.store,
       events_stored: stored,
+      max_connections: handle.maxConnections,
       pid: process.pid,
     },
     () => describeListener(handle, options, stored),
   );
+  log.info('listening', { url: handle.url, store: options.store, events_stored: stored, trust_proxy: options.trustProxySpec });
   await stopped;
-  unsubscribe();
-  ctx.output.info('Stopping: finishing in-flight requests…');
+  log.info('stopping on a signal: finishing in-flight requests');
   await handle.close();
-  ctx.output.info(`Stopped. This run: ${summary(handle.stats)}.`);
+  const commits = handle.committer.stats;
+  log.info(`stopped; this run: ${summary(handle.stats)}`, {
+    commits: commits.commits,
+    events_per_commit: commits.commits === 0 ? 0 : Math.round((commits.events / commits.commits) * 10) / 10,
+    largest_commit: commits.largestBatch,
+  });
+  if (log.dropped > 0) log.warn(`${log.dropped} log lines were dropped (the log reader was slow or gone)`);
+  log.flush();
 }
 
 export interface WebhookTestOptions {

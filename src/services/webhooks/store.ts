@@ -1,54 +1,112 @@
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { UsageError } from '../../errors.js';
-import { epochSecondsToMs } from './epoch.js';
-import type { WebhookEvent, WebhookEventType } from './types.js';
+import {
+  KNOWN_EVENT_TYPES,
+  STORE_SCHEMA_VERSION,
+  type EventReader,
+  type EventToStore,
+  type InsertResult,
+  type KnownEventType,
+  type StoredConflict,
+  type StoredWebhookEvent,
+  type WebhookEventFilter,
+  type WritableCheck,
+} from './store-types.js';
+
+export { STORE_SCHEMA_VERSION };
+export type { EventToStore, InsertResult, StoredWebhookEvent, WebhookEventFilter };
 
 /**
- * The durable webhook store: one SQLite file (WAL, synchronous=FULL) with `event_id` unique.
+ * The SQLite webhook store (schema and contract in store-types.ts): one file in WAL mode with
+ * synchronous=FULL. The listener writes through a worker thread (sqlite-sink.ts) that runs the
+ * statements defined here; this module opens, identifies, creates and migrates the file, and gives
+ * the synchronous connection that exports (and tests) read with.
  *
- * Read API (stable; `tcb cmb export --source webhook` and `tcb feedback export --source webhook`
- * build on it):
- *
- *   const store = openWebhookStore(file, { readonly: true });
- *   try {
- *     for (const stored of store.events({ type: 'cmb', fromMs, toMs, afterSeq })) { ... }
- *   } finally { store.close(); }
- *
- * - events() yields in insertion order (`seq` ascending). `fromMs` is inclusive and `toMs` exclusive,
- *   both compared with the event's own `created_at` (epoch seconds → ms). `afterSeq` yields only events
- *   stored after that sequence number: remember the largest `seq` you exported for --since-last
- *   (seq only grows and is never reused, and events commit in seq order).
- * - The iterator reads in chunks, so the connection is free between chunks and memory stays flat.
- * - A missing file is a UsageError (exit 2), as is a file that is not a tcb webhook store.
+ * A file is only ever changed once it is known to be a tcb store: an empty file or database, a
+ * version-1 store, or one carrying STORE_APPLICATION_ID. Anything else is refused untouched.
  */
 
-export interface StoredWebhookEvent {
-  /** Insertion order, 1, 2, 3 ... never reused. */
-  seq: number;
-  event_id: string;
-  event_type: WebhookEventType;
-  /** created_at exactly as it came (epoch seconds, normally a string). */
-  created_at: string;
-  /** When the listener first stored it, ISO-8601 UTC. */
-  received_at: string;
-  /** How many times Truecaller delivered it (at-least-once delivery; 1 = no redelivery). */
-  deliveries: number;
-  /** The event as it came, parsed. */
-  event: WebhookEvent;
-}
+/** 'TCBW': marks the file as a tcb webhook store (PRAGMA application_id). */
+export const STORE_APPLICATION_ID = 0x54434257;
 
-export interface WebhookEventFilter {
-  type?: WebhookEventType;
-  /** Inclusive lower bound on created_at, epoch ms. */
-  fromMs?: number;
-  /** Exclusive upper bound on created_at, epoch ms. */
-  toMs?: number;
-  /** Only events with seq > afterSeq. */
-  afterSeq?: number;
-  /** Stop after this many events. */
-  limit?: number;
+const CHUNK = 500;
+
+const EVENTS_TABLE = `
+CREATE TABLE events (
+  seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id            TEXT    NOT NULL UNIQUE,
+  event_type          TEXT,
+  created_at          TEXT,
+  created_at_ms       INTEGER,
+  received_at_ms      INTEGER NOT NULL,
+  last_received_ms    INTEGER NOT NULL,
+  deliveries          INTEGER NOT NULL DEFAULT 1,
+  body                BLOB    NOT NULL,
+  unrecognised        INTEGER NOT NULL DEFAULT 0,
+  unrecognised_reason TEXT,
+  conflicts           INTEGER NOT NULL DEFAULT 0
+)`;
+
+/**
+ * No index on event_type or created_at: exports read in seq order (the primary key) and filter as
+ * they go, so such an index would cost every insert and serve no query.
+ */
+const SIDE_TABLES = `
+CREATE TABLE event_conflicts (
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id       TEXT    NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  body           BLOB    NOT NULL
+);
+CREATE INDEX event_conflicts_event ON event_conflicts (event_id);
+CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at_ms INTEGER NOT NULL);
+`;
+
+const MARK_CURRENT = `PRAGMA application_id = ${STORE_APPLICATION_ID}; PRAGMA user_version = ${STORE_SCHEMA_VERSION};`;
+
+/** Version 1 kept the body as TEXT (decoded, BOM dropped) and knew only documented events. */
+const MIGRATE_FROM_1 = `
+ALTER TABLE events RENAME TO events_v1;
+${EVENTS_TABLE};
+INSERT INTO events (seq, event_id, event_type, created_at, created_at_ms, received_at_ms, last_received_ms, deliveries, body)
+  SELECT seq, event_id, event_type, created_at, created_at_ms, received_at_ms, last_received_ms, deliveries, CAST(body AS BLOB)
+  FROM events_v1 ORDER BY seq;
+DROP TABLE events_v1;
+${SIDE_TABLES}
+`;
+
+/**
+ * The statements the writer runs, per event, inside one transaction per group:
+ * a new event_id is inserted; a redelivery is compared byte for byte with the stored body.
+ */
+export const WRITER_SQL = {
+  insert: `INSERT INTO events (event_id, event_type, created_at, created_at_ms, received_at_ms, last_received_ms, body, unrecognised, unrecognised_reason)
+VALUES (@event_id, @event_type, @created_at, @created_at_ms, @now, @now, @body, @unrecognised, @unrecognised_reason)
+ON CONFLICT (event_id) DO NOTHING RETURNING seq`,
+  find: 'SELECT seq, body = @body AS same FROM events WHERE event_id = @event_id',
+  redelivered: `UPDATE events SET deliveries = deliveries + 1, conflicts = conflicts + @conflict, last_received_ms = @now
+WHERE seq = @seq RETURNING deliveries, conflicts`,
+  conflict: 'INSERT INTO event_conflicts (event_id, received_at_ms, body) VALUES (@event_id, @now, @body)',
+  health: 'INSERT INTO health (id, checked_at_ms) VALUES (1, @now) ON CONFLICT (id) DO UPDATE SET checked_at_ms = excluded.checked_at_ms',
+  count: 'SELECT COUNT(*) AS n FROM events',
+} as const;
+
+/** Per-connection settings of every writer: FULL fsyncs the WAL at each commit. */
+export const WRITER_PRAGMAS = ['journal_mode = WAL', 'synchronous = FULL'];
+
+export function insertParams(item: EventToStore, now: number): Record<string, unknown> {
+  return {
+    event_id: item.event_id,
+    event_type: item.event_type,
+    created_at: item.created_at,
+    created_at_ms: item.created_at_ms,
+    now,
+    body: item.body,
+    unrecognised: item.unrecognised_reason === null ? 0 : 1,
+    unrecognised_reason: item.unrecognised_reason,
+  };
 }
 
 export interface OpenStoreOptions {
@@ -56,73 +114,78 @@ export interface OpenStoreOptions {
   readonly?: boolean;
 }
 
-/** One event ready to be stored: already validated; `body` is the JSON text as received. */
-export interface EventToStore {
-  event_id: string;
-  event_type: WebhookEventType;
-  created_at: string;
-  body: string;
+/** What a file holds, found without changing it. */
+type StoreKind = { kind: 'empty' } | { kind: 'tcb'; version: number };
+
+function notAStore(file: string, detail: string): UsageError {
+  return new UsageError(`${file} is not a tcb webhook store: ${detail}`, {
+    hint: 'pass a new file, or the --store file that `tcb webhook listen` created; tcb never changes another application\'s database',
+    field: '--store',
+  });
 }
 
-export interface InsertResult {
-  seq: number;
-  /** true when this event_id was already stored (a redelivery): nothing new was stored. */
-  duplicate: boolean;
-}
-
-export const STORE_SCHEMA_VERSION = 1;
-const CHUNK = 500;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS events (
-  seq              INTEGER PRIMARY KEY AUTOINCREMENT,
-  event_id         TEXT    NOT NULL UNIQUE,
-  event_type       TEXT    NOT NULL,
-  created_at       TEXT    NOT NULL,
-  created_at_ms    INTEGER,
-  received_at_ms   INTEGER NOT NULL,
-  last_received_ms INTEGER NOT NULL,
-  deliveries       INTEGER NOT NULL DEFAULT 1,
-  body             TEXT    NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_type_created ON events (event_type, created_at_ms);
-`;
-
-/** The one statement that stores an event; a redelivery only bumps its delivery count. */
-export const UPSERT_SQL = `INSERT INTO events (event_id, event_type, created_at, created_at_ms, received_at_ms, last_received_ms, body)
-VALUES (@event_id, @event_type, @created_at, @created_at_ms, @now, @now, @body)
-ON CONFLICT (event_id) DO UPDATE SET deliveries = deliveries + 1, last_received_ms = excluded.last_received_ms
-RETURNING seq, deliveries`;
-
-/** Per-connection settings of every writer: FULL fsyncs the WAL at each commit. */
-export const WRITER_PRAGMAS = ['journal_mode = WAL', 'synchronous = FULL'];
-
-export function upsertParams(item: EventToStore, now: number): Record<string, unknown> {
-  return {
-    event_id: item.event_id,
-    event_type: item.event_type,
-    created_at: item.created_at,
-    created_at_ms: epochSecondsToMs(item.created_at),
-    now,
-    body: item.body,
-  };
+/** Reads the header pragmas and the table list only: nothing is written. */
+function identify(db: Database.Database, file: string): StoreKind {
+  let applicationId: number;
+  let version: number;
+  let tables: string[];
+  try {
+    applicationId = db.pragma('application_id', { simple: true }) as number;
+    version = db.pragma('user_version', { simple: true }) as number;
+    tables = (db.prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name").all() as Array<{ name: string }>).map(
+      (row) => row.name,
+    );
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') throw notAStore(file, `it is not an SQLite database (${(error as Error).message})`);
+    throw new UsageError(`cannot read the webhook store ${file}: ${(error as Error).message}`, {
+      field: '--store',
+      hint: 'the listener needs to read and write the file and its folder (SQLite adds -wal and -shm files next to it)',
+    });
+  }
+  if (applicationId === STORE_APPLICATION_ID) {
+    if (version > STORE_SCHEMA_VERSION) {
+      throw new UsageError(`${file} was written by a newer tcb (store schema ${version}; this tcb knows up to ${STORE_SCHEMA_VERSION})`, {
+        hint: 'upgrade tcb',
+      });
+    }
+    return { kind: 'tcb', version };
+  }
+  if (applicationId !== 0) throw notAStore(file, `it belongs to another application (application_id ${applicationId})`);
+  if (tables.length === 0 && version === 0) return { kind: 'empty' };
+  if (version === 1 && tables.includes('events')) {
+    const columns = new Set((db.prepare('PRAGMA table_info(events)').all() as Array<{ name: string }>).map((c) => c.name));
+    const v1 = ['seq', 'event_id', 'event_type', 'created_at', 'created_at_ms', 'received_at_ms', 'last_received_ms', 'deliveries', 'body'];
+    if (v1.every((name) => columns.has(name))) return { kind: 'tcb', version: 1 };
+  }
+  const shown = tables.slice(0, 5).join(', ') + (tables.length > 5 ? ', …' : '');
+  throw notAStore(
+    file,
+    tables.length > 0 ? `it is an SQLite database with other tables (${shown})` : `it is an SQLite database of another application (user_version ${version})`,
+  );
 }
 
 interface EventRow {
   seq: number;
   event_id: string;
-  event_type: WebhookEventType;
-  created_at: string;
+  event_type: string | null;
+  created_at: string | null;
+  created_at_ms: number | null;
   received_at_ms: number;
+  last_received_ms: number;
   deliveries: number;
-  body: string;
+  conflicts: number;
+  unrecognised_reason: string | null;
+  body: Buffer;
 }
 
 export class WebhookStore {
   readonly file: string;
   readonly readonly: boolean;
+  /** The schema version of the file as opened (a read-only open never migrates). */
+  readonly version: number;
   private readonly db: Database.Database;
-  private insertMany?: (items: readonly EventToStore[], receivedAtMs: number) => InsertResult[];
+  private insertMany?: (items: readonly EventToStore[], now: number) => InsertResult[];
   private closed = false;
 
   constructor(file: string, options: OpenStoreOptions = {}) {
@@ -132,63 +195,82 @@ export class WebhookStore {
       if (!existsSync(this.file)) {
         throw new UsageError(`no webhook store at ${this.file}`, {
           hint: 'pass the --store file that `tcb webhook listen` writes',
-          field: 'store',
+          field: '--store',
         });
       }
     } else {
-      mkdirSync(path.dirname(this.file), { recursive: true });
-      // The store holds phone numbers: create it private. SQLite gives -wal/-shm the same mode.
-      if (!existsSync(this.file)) closeSync(openSync(this.file, 'a', 0o600));
+      try {
+        mkdirSync(path.dirname(this.file), { recursive: true });
+        // The store holds phone numbers: create it private. SQLite gives -wal/-shm the same mode.
+        if (!existsSync(this.file)) closeSync(openSync(this.file, 'a', 0o600));
+      } catch (error) {
+        throw new UsageError(`cannot create the webhook store ${this.file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
+          field: '--store',
+          cause: error,
+        });
+      }
+    }
+    if (existsSync(this.file) && statSync(this.file).isDirectory()) {
+      throw new UsageError(`${this.file} is a directory; --store takes a file`, { field: '--store' });
     }
     try {
       this.db = new Database(this.file, { readonly: this.readonly, fileMustExist: true, timeout: 5000 });
     } catch (error) {
-      throw new UsageError(`cannot open the webhook store ${this.file}: ${(error as Error).message}`, { cause: error });
+      throw new UsageError(`cannot open the webhook store ${this.file}: ${(error as Error).message}`, { field: '--store', cause: error });
     }
     try {
-      this.prepare();
+      this.version = this.prepare();
     } catch (error) {
       this.db.close();
       if (error instanceof UsageError) throw error;
-      throw new UsageError(`${this.file} is not a tcb webhook store: ${(error as Error).message}`, { cause: error });
+      throw new UsageError(`cannot use the webhook store ${this.file}: ${(error as Error).message}`, { field: '--store', cause: error });
     }
   }
 
-  private prepare(): void {
+  private prepare(): number {
+    const found = identify(this.db, this.file);
     if (this.readonly) {
-      const version = this.db.pragma('user_version', { simple: true }) as number;
-      if (version === 0) throw new UsageError(`${this.file} is not a tcb webhook store (no events table)`);
-      this.checkVersion(version);
-      return;
+      if (found.kind === 'empty') throw notAStore(this.file, 'it is empty (no events table)');
+      return found.version;
     }
+    // Only now, with the file known to be ours (or empty), is anything changed.
     // FULL: every commit fsyncs the WAL, so an acknowledged event survives a crash *and* a power cut.
     for (const pragma of WRITER_PRAGMAS) this.db.pragma(pragma);
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    this.checkVersion(version);
-    this.db.exec(SCHEMA);
-    if (version === 0) this.db.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
+    if (found.kind === 'empty') {
+      this.db.transaction(() => this.db.exec(`${EVENTS_TABLE};${SIDE_TABLES}${MARK_CURRENT}`)).immediate();
+    } else if (found.version === 1) {
+      const migrate = this.db.transaction(() => {
+        const sequence = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined;
+        this.db.exec(MIGRATE_FROM_1);
+        // Keep the sequence where it was, so a --since-last cursor stays valid across the upgrade.
+        if (sequence) this.db.prepare("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'events'").run(sequence.seq);
+        this.db.exec(MARK_CURRENT);
+      });
+      migrate.immediate();
+    }
 
-    const upsert = this.db.prepare(UPSERT_SQL);
+    const insert = this.db.prepare(WRITER_SQL.insert);
+    const find = this.db.prepare(WRITER_SQL.find);
+    const redelivered = this.db.prepare(WRITER_SQL.redelivered);
+    const conflict = this.db.prepare(WRITER_SQL.conflict);
     this.insertMany = this.db.transaction((items: readonly EventToStore[], now: number) =>
-      items.map((item) => {
-        const row = upsert.get(upsertParams(item, now)) as { seq: number; deliveries: number };
-        return { seq: row.seq, duplicate: row.deliveries > 1 };
+      items.map((item): InsertResult => {
+        const params = insertParams(item, now);
+        const inserted = insert.get(params) as { seq: number } | undefined;
+        if (inserted) return { seq: inserted.seq, outcome: 'stored', deliveries: 1, conflicts: 0 };
+        const existing = find.get(params) as { seq: number; same: number };
+        const differs = existing.same ? 0 : 1;
+        if (differs) conflict.run(params);
+        const counts = redelivered.get({ seq: existing.seq, now, conflict: differs }) as { deliveries: number; conflicts: number };
+        return { seq: existing.seq, outcome: differs ? 'conflict' : 'duplicate', ...counts };
       }),
     );
-  }
-
-  private checkVersion(version: number): void {
-    if (version > STORE_SCHEMA_VERSION) {
-      throw new UsageError(
-        `${this.file} was written by a newer tcb (store schema ${version}; this tcb reads ${STORE_SCHEMA_VERSION})`,
-        { hint: 'upgrade tcb' },
-      );
-    }
+    return STORE_SCHEMA_VERSION;
   }
 
   /**
    * Stores events in ONE transaction (one fsync): either all are durable when this returns, or it
-   * throws and none is. A redelivered event_id is not stored again; its delivery count goes up.
+   * throws and none is. The listener uses the worker (sqlite-sink.ts); this is for tests and tools.
    */
   insertBatch(items: readonly EventToStore[], receivedAtMs: number = Date.now()): InsertResult[] {
     if (!this.insertMany) throw new Error('the webhook store was opened read-only');
@@ -196,12 +278,11 @@ export class WebhookStore {
     return this.insertMany(items, receivedAtMs);
   }
 
-  /** Events in insertion order, read in chunks (see the module comment). */
+  /** Events in insertion order, read in chunks (see EventReader). */
   *events(filter: WebhookEventFilter = {}): IterableIterator<StoredWebhookEvent> {
     const { where, params } = whereOf(filter);
     const statement = this.db.prepare(
-      `SELECT seq, event_id, event_type, created_at, received_at_ms, deliveries, body
-       FROM events WHERE ${where} AND seq > @after ORDER BY seq LIMIT ${CHUNK}`,
+      `SELECT ${this.columns()} FROM events WHERE ${where} AND seq > @after ORDER BY seq LIMIT ${CHUNK}`,
     );
     let after = filter.afterSeq ?? 0;
     let remaining = filter.limit ?? Number.POSITIVE_INFINITY;
@@ -217,13 +298,18 @@ export class WebhookStore {
     }
   }
 
-  /** The largest seq stored (0 when empty), optionally for one type. */
-  lastSeq(type?: WebhookEventType): number {
-    const row = (
-      type === undefined
-        ? this.db.prepare('SELECT MAX(seq) AS seq FROM events').get()
-        : this.db.prepare('SELECT MAX(seq) AS seq FROM events WHERE event_type = ?').get(type)
-    ) as { seq: number | null };
+  /** The conflicting deliveries of one event, oldest first. */
+  conflicts(eventId: string): StoredConflict[] {
+    if (this.version < 2) return [];
+    return this.db
+      .prepare('SELECT event_id, received_at_ms, body FROM event_conflicts WHERE event_id = ? ORDER BY id')
+      .all(eventId) as StoredConflict[];
+  }
+
+  /** The largest seq stored (0 when empty) among the events `type` selects (see WebhookEventFilter). */
+  lastSeq(type?: KnownEventType): number {
+    const { where, params } = whereOf({ type });
+    const row = this.db.prepare(`SELECT MAX(seq) AS seq FROM events WHERE ${where}`).get(params) as { seq: number | null };
     return row.seq ?? 0;
   }
 
@@ -237,10 +323,15 @@ export class WebhookStore {
     return row.n;
   }
 
-  /** Cheap liveness check for the health endpoint. */
-  ping(): boolean {
-    this.db.prepare('SELECT 1').get();
-    return true;
+  /** A real write: one tiny synced transaction, and the file at the path is still this one. */
+  checkWritable(): WritableCheck {
+    if (this.readonly) return { ok: false, reason: 'opened read-only' };
+    try {
+      this.db.prepare(WRITER_SQL.health).run({ now: Date.now() });
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, reason: (error as Error).message };
+    }
   }
 
   close(): void {
@@ -255,13 +346,24 @@ export class WebhookStore {
     }
     this.db.close();
   }
+
+  /** Version 1 files (read-only opens do not migrate) lack the newer columns. */
+  private columns(): string {
+    const base = 'seq, event_id, event_type, created_at, created_at_ms, received_at_ms, last_received_ms, deliveries';
+    return this.version >= 2
+      ? `${base}, conflicts, unrecognised_reason, body`
+      : `${base}, 0 AS conflicts, NULL AS unrecognised_reason, CAST(body AS BLOB) AS body`;
+  }
 }
+
+const KNOWN_LIST = KNOWN_EVENT_TYPES.map((type) => `'${type}'`).join(', ');
 
 function whereOf(filter: Omit<WebhookEventFilter, 'limit'>): { where: string; params: Record<string, unknown> } {
   const where: string[] = ['1 = 1'];
   const params: Record<string, unknown> = {};
   if (filter.type !== undefined) {
-    where.push('event_type = @type');
+    // An event of an unknown (or no) type goes to every export rather than to none.
+    where.push(`(event_type = @type OR event_type IS NULL OR event_type NOT IN (${KNOWN_LIST}))`);
     params.type = filter.type;
   }
   if (filter.fromMs !== undefined) {
@@ -272,6 +374,10 @@ function whereOf(filter: Omit<WebhookEventFilter, 'limit'>): { where: string; pa
     where.push('created_at_ms < @toMs');
     params.toMs = Math.ceil(filter.toMs);
   }
+  if (filter.upToSeq !== undefined) {
+    where.push('seq <= @upTo');
+    params.upTo = filter.upToSeq;
+  }
   return { where: where.join(' AND '), params };
 }
 
@@ -281,13 +387,32 @@ function toStored(row: EventRow): StoredWebhookEvent {
     event_id: row.event_id,
     event_type: row.event_type,
     created_at: row.created_at,
+    created_at_ms: row.created_at_ms,
     received_at: new Date(row.received_at_ms).toISOString(),
+    received_at_ms: row.received_at_ms,
+    last_received_ms: row.last_received_ms,
     deliveries: row.deliveries,
-    event: JSON.parse(row.body) as WebhookEvent,
+    conflicts: row.conflicts,
+    unrecognised_reason: row.unrecognised_reason,
+    body: row.body,
   };
 }
 
-/** Opens (and, unless readonly, creates) the store at `file`. Always close() it. */
+/** Opens (and, unless readonly, creates or migrates) the store at `file`. Always close() it. */
 export function openWebhookStore(file: string, options: OpenStoreOptions = {}): WebhookStore {
   return new WebhookStore(file, options);
+}
+
+/** The async reader the exports use, over a read-only connection. */
+export function sqliteEventReader(file: string): EventReader {
+  const store = openWebhookStore(file, { readonly: true });
+  return {
+    location: store.file,
+    async *events(filter) {
+      yield* store.events(filter);
+    },
+    lastSeq: async (type) => store.lastSeq(type),
+    count: async (filter) => store.count(filter),
+    close: async () => store.close(),
+  };
 }

@@ -3,8 +3,10 @@
  * Field values are kept exactly as they came: times are epoch seconds as strings,
  * `preferred_*_time` may be null, `client_number` may be "Phone number not available".
  */
-export const WEBHOOK_EVENT_TYPES = ['cmb', 'user_feedback'] as const;
-export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+import { KNOWN_EVENT_TYPES, type KnownEventType } from './store-types.js';
+
+export const WEBHOOK_EVENT_TYPES = KNOWN_EVENT_TYPES;
+export type WebhookEventType = KnownEventType;
 
 export interface CmbPayload {
   business_number?: string;

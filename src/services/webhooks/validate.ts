@@ -1,20 +1,23 @@
+import { isUtf8 } from 'node:buffer';
 import { epochSecondsToMs } from './epoch.js';
-import type { EventToStore } from './store.js';
-import { WEBHOOK_EVENT_TYPES, type WebhookEvent, type WebhookEventType } from './types.js';
+import { KNOWN_EVENT_TYPES, type EventToStore } from './store-types.js';
 
 /**
- * Validation of an incoming webhook body (api/README.md §8.1, §8.2). Strict on what identifies and
- * dates an event (event_id, event_type, created_at, the payload object of its type); tolerant of
- * what the docs show varying (null times, "NA", placeholder numbers, fields added later): documented
- * payload fields are type-checked only when present, and unknown fields are kept. A 400 makes
- * Truecaller retry the event 7 times and then give up, so rejecting is reserved for bodies we could
- * not store or export meaningfully.
+ * Classifies an authenticated delivery (api/README.md §8.1, §8.2). The sender retries a non-200
+ * 7 times and then drops the event for good, so everything that CAN be stored is: any JSON object
+ * with a string `event_id`, kept byte for byte. What the docs do not describe (an unknown
+ * event_type, a field of another type, a body that is not UTF-8…) is stored flagged unrecognised,
+ * with the reasons. Only a body that cannot be stored at all is refused: not JSON, not an object,
+ * no string event_id (and, in the listener, over the size limit).
  */
-export type ValidationResult =
-  | { ok: true; event: WebhookEvent; record: EventToStore }
+export type Classification =
+  | { ok: true; record: EventToStore }
   | { ok: false; reason: string; field?: string };
 
-const MAX_EVENT_ID_LENGTH = 200;
+/** Longest unrecognised_reason kept (the reasons of a very odd body could be long). */
+const MAX_REASON_LENGTH = 1000;
+/** How much of a broken body an error message quotes. */
+const QUOTE_LENGTH = 60;
 
 type Kind = 'string' | 'epoch' | 'boolean' | 'answer';
 
@@ -40,9 +43,6 @@ const SURVEY_FIELDS: Record<string, Kind> = {
   requested_at: 'epoch',
 };
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
@@ -70,102 +70,121 @@ function fieldProblem(value: unknown, kind: Kind): string | undefined {
   }
 }
 
-function checkFields(payload: Record<string, unknown>, fields: Record<string, Kind>, prefix: string) {
+function checkFields(payload: Record<string, unknown>, fields: Record<string, Kind>, prefix: string, problems: string[]): void {
   for (const [name, kind] of Object.entries(fields)) {
     if (!(name in payload)) continue;
     const problem = fieldProblem(payload[name], kind);
-    if (problem) return { ok: false as const, reason: `${prefix}.${name} ${problem}`, field: `${prefix}.${name}` };
+    if (problem) problems.push(`${prefix}.${name} ${problem}`);
   }
-  return undefined;
 }
 
-export function validateEvent(body: unknown, rawText?: string): ValidationResult {
-  if (!isObject(body)) return { ok: false, reason: `the body must be a JSON object (got ${describe(body)})` };
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
 
-  const eventId = body.event_id;
-  if (typeof eventId !== 'string' || eventId.trim() === '') {
-    return { ok: false, reason: 'event_id is missing or not a non-empty string', field: 'event_id' };
-  }
-  if (eventId.length > MAX_EVENT_ID_LENGTH || /[\u0000-\u001f\u007f]/.test(eventId)) {
-    return { ok: false, reason: `event_id must be at most ${MAX_EVENT_ID_LENGTH} printable characters`, field: 'event_id' };
-  }
+/** Every way a parsed object differs from the documented shapes; empty for a documented event. */
+export function eventProblems(body: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const eventId = body.event_id as string;
+  if (eventId.trim() === '') problems.push('event_id is empty');
+  else if (/[\u0000-\u001f\u007f]/.test(eventId)) problems.push('event_id has control characters');
 
   const type = body.event_type;
-  if (typeof type !== 'string' || !(WEBHOOK_EVENT_TYPES as readonly string[]).includes(type)) {
-    return {
-      ok: false,
-      reason: `event_type must be ${WEBHOOK_EVENT_TYPES.map((t) => `"${t}"`).join(' or ')} (got ${describe(type)})`,
-      field: 'event_type',
-    };
+  const known = typeof type === 'string' && (KNOWN_EVENT_TYPES as readonly string[]).includes(type);
+  if (!known) {
+    problems.push(
+      type === undefined
+        ? 'event_type is missing'
+        : `event_type ${describe(type)} is not ${KNOWN_EVENT_TYPES.map((t) => `"${t}"`).join(' or ')}`,
+    );
   }
 
   const createdAt = body.created_at;
-  if (createdAt === undefined || createdAt === null || (typeof createdAt !== 'string' && typeof createdAt !== 'number')) {
-    return { ok: false, reason: `created_at is missing or not epoch seconds (got ${describe(createdAt)})`, field: 'created_at' };
-  }
-  if (epochSecondsToMs(createdAt) === null) {
-    return { ok: false, reason: `created_at must be epoch seconds (got ${describe(createdAt)})`, field: 'created_at' };
-  }
+  if (createdAt === undefined || createdAt === null) problems.push('created_at is missing');
+  else if (epochSecondsToMs(createdAt) === null) problems.push(`created_at must be epoch seconds (got ${describe(createdAt)})`);
 
   if ('client_account_id' in body && body.client_account_id !== null && typeof body.client_account_id !== 'string') {
-    return { ok: false, reason: `client_account_id must be a string (got ${describe(body.client_account_id)})`, field: 'client_account_id' };
+    problems.push(`client_account_id must be a string (got ${describe(body.client_account_id)})`);
   }
 
   if (type === 'cmb') {
     const payload = body.cmb_payload;
-    if (!isObject(payload)) {
-      return { ok: false, reason: `cmb_payload must be an object for event_type "cmb" (got ${describe(payload)})`, field: 'cmb_payload' };
-    }
-    const problem = checkFields(payload, CMB_FIELDS, 'cmb_payload');
-    if (problem) return problem;
-  } else {
+    if (!isObject(payload)) problems.push(`cmb_payload must be an object for event_type "cmb" (got ${describe(payload)})`);
+    else checkFields(payload, CMB_FIELDS, 'cmb_payload', problems);
+  } else if (type === 'user_feedback') {
     const payload = body.survey_payload;
     if (!isObject(payload)) {
-      return {
-        ok: false,
-        reason: `survey_payload must be an object for event_type "user_feedback" (got ${describe(payload)})`,
-        field: 'survey_payload',
-      };
-    }
-    const problem = checkFields(payload, SURVEY_FIELDS, 'survey_payload');
-    if (problem) return problem;
-    const responses = payload.user_responses;
-    if (responses !== undefined && responses !== null) {
-      if (!Array.isArray(responses)) {
-        return { ok: false, reason: `survey_payload.user_responses must be an array (got ${describe(responses)})`, field: 'survey_payload.user_responses' };
-      }
-      for (const [index, pair] of responses.entries()) {
-        const where = `survey_payload.user_responses[${index}]`;
-        if (!isObject(pair)) return { ok: false, reason: `${where} must be an object with question and response`, field: where };
-        const question = fieldProblem(pair.question ?? null, 'string');
-        if (question) return { ok: false, reason: `${where}.question ${question}`, field: `${where}.question` };
-        const response = fieldProblem(pair.response ?? null, 'answer');
-        if (response) return { ok: false, reason: `${where}.response ${response}`, field: `${where}.response` };
+      problems.push(`survey_payload must be an object for event_type "user_feedback" (got ${describe(payload)})`);
+    } else {
+      checkFields(payload, SURVEY_FIELDS, 'survey_payload', problems);
+      const responses = payload.user_responses;
+      if (responses !== undefined && responses !== null) {
+        if (!Array.isArray(responses)) {
+          problems.push(`survey_payload.user_responses must be an array (got ${describe(responses)})`);
+        } else {
+          for (const [index, pair] of responses.entries()) {
+            const where = `survey_payload.user_responses[${index}]`;
+            if (!isObject(pair)) {
+              problems.push(`${where} must be an object with question and response`);
+              continue;
+            }
+            const question = fieldProblem(pair.question ?? null, 'string');
+            if (question) problems.push(`${where}.question ${question}`);
+            const response = fieldProblem(pair.response ?? null, 'answer');
+            if (response) problems.push(`${where}.response ${response}`);
+          }
+        }
       }
     }
   }
-
-  const event = body as WebhookEvent;
-  return {
-    ok: true,
-    event,
-    record: {
-      event_id: eventId,
-      event_type: type as WebhookEventType,
-      created_at: String(createdAt),
-      body: rawText ?? JSON.stringify(body),
-    },
-  };
+  return problems;
 }
 
-/** Parses a request body (UTF-8 text) and validates it. */
-export function parseEvent(input: string): ValidationResult {
-  const text = input.charCodeAt(0) === 0xfeff ? input.slice(1) : input;
+/** The raw value of created_at as text: a string as sent, a number as its JSON text, else null. */
+function createdAtText(value: unknown): string | null {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return JSON.stringify(value);
+  return null;
+}
+
+function cut(text: string, length: number): string {
+  return text.length > length ? `${text.slice(0, length)}…` : text;
+}
+
+/** Classifies a request body (the raw bytes, stored as they are). */
+export function classifyDelivery(bytes: Uint8Array): Classification {
+  if (bytes.length === 0) return { ok: false, reason: 'the body is empty' };
+  const validUtf8 = isUtf8(bytes);
+  // Decoded only to read it; the bytes are what is stored. A leading BOM is allowed (RFC 8259 §8.1).
+  let text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let body: unknown;
   try {
     body = JSON.parse(text);
-  } catch (error) {
-    return { ok: false, reason: `the body is not valid JSON: ${(error as Error).message}` };
+  } catch {
+    return { ok: false, reason: `the body is not valid JSON: ${JSON.stringify(cut(text, QUOTE_LENGTH))}` };
   }
-  return validateEvent(body, text);
+  if (!isObject(body)) return { ok: false, reason: `the body must be a JSON object (got ${describe(body)})` };
+  const eventId = body.event_id;
+  if (typeof eventId !== 'string') {
+    return {
+      ok: false,
+      reason: eventId === undefined ? 'event_id is missing: the event cannot be identified' : `event_id must be a string (got ${describe(eventId)})`,
+      field: 'event_id',
+    };
+  }
+  const problems = eventProblems(body);
+  if (!validUtf8) problems.unshift('the body is not valid UTF-8');
+  const reason = problems.length === 0 ? null : cut(problems.join('; '), MAX_REASON_LENGTH);
+  return {
+    ok: true,
+    record: {
+      event_id: eventId,
+      event_type: typeof body.event_type === 'string' ? body.event_type : null,
+      created_at: createdAtText(body.created_at),
+      created_at_ms: epochSecondsToMs(body.created_at),
+      body: bytes,
+      unrecognised_reason: reason,
+    },
+  };
 }

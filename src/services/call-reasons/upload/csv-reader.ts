@@ -10,7 +10,12 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { parse, CsvError } from 'csv-parse';
 import { UsageError } from '../../../errors.js';
+import { inputFileError, nonTextError, nonTextKind, SNIFF_BYTES } from '../../../util/input-file.js';
+import { escapeText } from '../../../util/text.js';
 import type { CallReasonField, CallReasonInput, CallReasonDefaults } from '../record.js';
+
+/** Longest CSV record (a row with its quoted line breaks), in bytes: a call reason row is a few hundred. */
+export const MAX_CSV_RECORD_BYTES = 64 * 1024;
 
 export const CSV_FIELDS: readonly CallReasonField[] = [
   'caller_number',
@@ -95,6 +100,8 @@ export function fillInput(fields: string[], columns: ColumnMap, input: CallReaso
 }
 
 export interface ReadCsvOptions {
+  /** How messages name the file (default: the path); e.g. "stdin" for a spooled stdin. */
+  label?: string;
   /** Called with the header (after mapping) before the first data row. */
   onHeader(columns: ColumnMap): void;
   /** Called for every data row, synchronously, in file order. */
@@ -193,20 +200,40 @@ function countIn(buf: Buffer, from: number, to: number): number {
   return count;
 }
 
-function csvProblem(error: unknown, file: string): UsageError {
-  const message = error instanceof Error ? error.message : String(error);
-  return new UsageError(`${file} is not a readable CSV: ${message}`, {
-    details: error instanceof CsvError ? { csv_code: error.code } : undefined,
+/** A record longer than MAX_CSV_RECORD_BYTES, starting at `line`. */
+export function recordTooLong(label: string, line: number): UsageError {
+  return new UsageError(`${label}: line ${line}: the record is longer than ${MAX_CSV_RECORD_BYTES / 1024} KiB`, {
+    hint: 'a call-reason row is a few hundred bytes: is a quote left open, or is this not a call-reason CSV?',
   });
+}
+
+function csvProblem(error: CsvError, label: string, line: number): UsageError {
+  // csv-parse quotes the offending field in its message: keep the message short whatever the field.
+  return new UsageError(`${label} is not a readable CSV: line ${line}: ${escapeText(error.message, 200)}`, {
+    details: { csv_code: error.code },
+  });
+}
+
+/** A line of nothing but spaces or tabs reads as one blank field: it is a blank line, and skipped. */
+function isBlankRecord(record: string[]): boolean {
+  return record.length === 1 && record[0]!.trim() === '';
 }
 
 /**
  * Reads FILE: BOM (UTF-8), LF or CRLF, quoted fields with commas, quotes and newlines. Blank lines
- * are skipped; rows with a different number of fields than the header still reach onRow (the
- * caller reports them).
+ * (also lines of only spaces) are skipped; rows with a different number of fields than the header
+ * still reach onRow (the caller reports them). Refused before any row is read: UTF-16 or binary
+ * files; refused at the line: records longer than MAX_CSV_RECORD_BYTES (memory stays bounded).
  */
 export async function readCsv(file: string, options: ReadCsvOptions): Promise<ReadCsvResult> {
-  const parser = parse({ bom: true, skip_empty_lines: true, relax_column_count: true, relax_quotes: false });
+  const label = options.label ?? file;
+  const parser = parse({
+    bom: true,
+    skip_empty_lines: true,
+    relax_column_count: true,
+    relax_quotes: false,
+    max_record_size: MAX_CSV_RECORD_BYTES,
+  });
   const api = (parser as unknown as { api: CsvApi }).api;
   const info = parser.info as unknown as { bytes: number };
   const hash: Hash | undefined = options.hash ? createHash('sha256') : undefined;
@@ -223,8 +250,10 @@ export async function readCsv(file: string, options: ReadCsvOptions): Promise<Re
     lines.skipBlank(lastEnd, end);
     const blank = lines.skippedNewlines;
     const startLine = linesBefore + blank + 1;
+    if (end - lines.skippedTo > MAX_CSV_RECORD_BYTES) throw recordTooLong(label, startLine);
     linesBefore += blank + lines.countNewlines(lines.skippedTo, end);
     lastEnd = end;
+    if (isBlankRecord(record)) return;
     if (header === undefined) {
       header = mapHeader(record);
       options.onHeader(header);
@@ -234,43 +263,72 @@ export async function readCsv(file: string, options: ReadCsvOptions): Promise<Re
     options.onRow(startLine, record);
   };
   const close = () => {};
+  /** The line where the record being parsed starts (for errors). */
+  const currentLine = (): number => {
+    lines.skipBlank(lastEnd, offset);
+    return linesBefore + lines.skippedNewlines + 1;
+  };
+
+  const parseChunk = async (chunk: Buffer): Promise<void> => {
+    hash?.update(chunk);
+    lines.add(offset, chunk);
+    offset += chunk.length;
+    const error = api.parse(chunk, false, push, close);
+    if (error) throw error;
+    // A record still open: its fields so far, their bytes and separators. Endless empty fields
+    // (",,,,") grow nothing csv-parse measures, so the field count is added.
+    const state = api.state;
+    if (state.record_length + state.field.length + state.record.length > MAX_CSV_RECORD_BYTES) throw recordTooLong(label, currentLine());
+    lines.release(Math.min(lastEnd, offset));
+    if (options.afterChunk) await options.afterChunk();
+    if (options.shouldStop?.()) stopped = true;
+  };
 
   const stream = createReadStream(file, { highWaterMark: options.chunkSize ?? 64 * 1024 });
+  // The first bytes are held until there are enough to tell a CSV from UTF-16 or a binary file.
+  let held: Buffer[] | undefined = [];
+  let heldBytes = 0;
+  const release = async (): Promise<void> => {
+    const chunks = held!;
+    held = undefined;
+    const kind = nonTextKind(Buffer.concat(chunks, Math.min(heldBytes, SNIFF_BYTES * 2)));
+    if (kind) throw nonTextError(label, kind, 'a CSV file with a header row');
+    for (const chunk of chunks) {
+      if (!stopped) await parseChunk(chunk);
+    }
+  };
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
-      hash?.update(chunk);
-      lines.add(offset, chunk);
-      offset += chunk.length;
-      const error = api.parse(chunk, false, push, close);
-      if (error) throw error;
-      lines.release(Math.min(lastEnd, offset));
-      if (options.afterChunk) await options.afterChunk();
-      if (options.shouldStop?.()) {
-        stopped = true;
-        break;
-      }
+      if (held) {
+        held.push(chunk);
+        heldBytes += chunk.length;
+        if (heldBytes >= SNIFF_BYTES) await release();
+      } else await parseChunk(chunk);
+      if (stopped) break;
     }
+    if (held) await release();
     if (!stopped) {
       const error = api.parse(undefined, true, push, close);
       if (error) throw error;
     }
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    if (error instanceof CsvError) throw csvProblem(error, file);
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UsageError(`${file} does not exist`);
-    if (code === 'EISDIR') throw new UsageError(`${file} is a directory, not a CSV file`);
-    if (code === 'EACCES') throw new UsageError(`${file} cannot be read (permission denied)`);
-    throw error;
+    if (error instanceof CsvError) {
+      if (error.code === 'CSV_MAX_RECORD_SIZE') throw recordTooLong(label, currentLine());
+      throw csvProblem(error, label, currentLine());
+    }
+    throw inputFileError(error, label);
   } finally {
     stream.destroy();
   }
-  if (header === undefined && !stopped) throw new UsageError(`${file} is empty: expected a header row and data rows`);
+  if (header === undefined && !stopped) throw new UsageError(`${label} is empty: expected a header row and data rows`);
   return { rows, bytes: offset, sha256: hash?.digest('hex'), lines: linesBefore + 1, stopped };
 }
 
 interface CsvApi {
   parse(buf: Buffer | undefined, end: boolean, push: (record: string[]) => void, close: () => void): Error | undefined;
+  /** csv-parse's state of the record being read (internal, like parse() above). */
+  state: { record: string[]; record_length: number; field: { length: number } };
 }
 
 /** SHA-256 of a file, streamed. */
@@ -279,9 +337,7 @@ export async function hashFile(file: string): Promise<string> {
   try {
     for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) hash.update(chunk);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UsageError(`${file} does not exist`);
-    throw error;
+    throw inputFileError(error, file);
   }
   return hash.digest('hex');
 }

@@ -24,8 +24,9 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, readdirSync, writeSync, unlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../../../auth/files.js';
+import { configLocationError, ensurePrivateDir, PRIVATE_FILE_MODE } from '../../../auth/files.js';
 import { UsageError } from '../../../errors.js';
+import { inputFileError } from '../../../util/input-file.js';
 
 export const JOURNAL_VERSION = 1;
 export const JOURNAL_DIR = 'uploads';
@@ -178,8 +179,9 @@ export function readJournal(file: string): Journal {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`no upload journal at ${file}`);
-    throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new UsageError(`no upload journal at ${file}`);
+    throw inputFileError(error, file);
   }
   return parseJournal(text, file);
 }
@@ -249,7 +251,11 @@ export class JournalWriter {
   static async open(file: string, header: JournalHeader): Promise<JournalWriter> {
     await ensurePrivateDir(path.dirname(file));
     const lockPath = `${file}.lock`;
-    acquireLock(lockPath);
+    try {
+      acquireLock(lockPath);
+    } catch (error) {
+      throw configLocationError(error, lockPath);
+    }
     try {
       const fd = openSync(file, 'a+', PRIVATE_FILE_MODE);
       const writer = new JournalWriter(file, fd, lockPath);
@@ -261,7 +267,7 @@ export class JournalWriter {
       return writer;
     } catch (error) {
       releaseLock(lockPath);
-      throw error;
+      throw configLocationError(error, file);
     }
   }
 

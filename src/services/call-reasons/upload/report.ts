@@ -1,6 +1,7 @@
 // --report FILE: each failed record placed on its CSV line by the fields the API returns in clear.
 import type { CallRecordV2 } from '../../../api/call-reasons.js';
 import { openAtomicFile } from '../../../output/atomic-file.js';
+import type { Destination } from '../../../output/destination.js';
 import { classifyStatus, recordStatus } from '../batch-status.js';
 import { validateCallReason, type CallReasonInput } from '../record.js';
 import { fillInput, readCsv, type ColumnMap } from './csv-reader.js';
@@ -100,7 +101,7 @@ export function placeFailures(returned: ReturnedRecord[], rows: SentRow[]): Arra
  * The failed records with their CSV line, the reason and the row as it was in the file. The file
  * is read once more; only one batch's rows are held at a time.
  */
-export async function writeReport(file: string, target: string, failedBatches: FailedBatch[], options: UploadOptions): Promise<void> {
+export async function writeReport(file: string, target: string | Destination, failedBatches: FailedBatch[], options: UploadOptions): Promise<void> {
   const batchOfLine = new Map<number, FailedBatch>();
   for (const batch of failedBatches) for (const line of batch.lines) batchOfLine.set(line, batch);
   const rowsOf = new Map<FailedBatch, SentRow[]>();

@@ -1,5 +1,6 @@
 // Options, progress events and the summary of `tcb call-reason upload`, shared by its phases.
 import type { TcbError } from '../../../errors.js';
+import type { Destination } from '../../../output/destination.js';
 import type { CallReasonDefaults } from '../record.js';
 import type { BatchState } from './journal.js';
 
@@ -27,6 +28,10 @@ export interface UploadOptions {
   waitIntervalMs: number;
   waitTimeoutMs: number;
   report?: string;
+  /** --force: replace a read-only --skip-invalid or --report file. */
+  force?: boolean;
+  /** --skip-invalid and --report as checked before anything was sent (set by runUpload). */
+  destinations?: { skipInvalid?: Destination; report?: Destination };
   /** stdin, for "-" (tests pass their own). */
   stdin?: NodeJS.ReadableStream;
 }

@@ -12,14 +12,14 @@
  *  4. report.ts — with --report, the failed records are written with their CSV lines.
  * stdin is spooled to a temporary file first, because it is read twice.
  */
-import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createReadStream, statSync } from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { CommandContext } from '../../../context.js';
 import { InterruptedError, PartialFailureError, TcbError, TransientError, UsageError } from '../../../errors.js';
+import { checkDestinations } from '../../../output/destination.js';
 import { onInterrupt } from '../../../util/interrupt.js';
 import { limitYoungGeneration } from '../../../util/young-generation.js';
+import { inputFileError } from '../../../util/input-file.js';
 import { BatchCounter, Batcher, Coverage } from './batching.js';
 import { csvRow } from './csv-writer.js';
 import {
@@ -35,6 +35,7 @@ import {
 } from './journal.js';
 import { couldBe, placeFailures, statusOf } from './report.js';
 import { sendingPass, summariseRun, type SendResult } from './send.js';
+import { spoolInput, type Spool } from './spool.js';
 import type { InvalidRow, UploadEvents, UploadOptions, UploadResult, UploadSummary } from './types.js';
 import { validationPass } from './validate.js';
 import { waitForBatches } from './wait.js';
@@ -45,43 +46,54 @@ function describeErrors(row: InvalidRow): string {
   return row.errors.map((e) => e.message).join('; ');
 }
 
-/** Spools stdin to a private temporary file (it must be read twice). */
-async function spoolStdin(stdin: NodeJS.ReadableStream): Promise<{ file: string; cleanup: () => void }> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tcb-upload-'));
-  const file = path.join(dir, 'stdin.csv');
-  await pipeline(stdin, createWriteStream(file, { mode: 0o600 }));
-  return { file, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
 export async function runUpload(ctx: CommandContext, options: UploadOptions, events: UploadEvents = {}): Promise<UploadResult> {
   const started = Date.now();
   let interrupted = false;
-  const stopWaiting = new AbortController();
+  const interruption = new AbortController();
   const unsubscribe = onInterrupt(() => {
     interrupted = true;
-    stopWaiting.abort();
+    interruption.abort();
   });
   const releaseYoungGeneration = limitYoungGeneration();
-  let spool: { file: string; cleanup: () => void } | undefined;
+  let spool: Spool | undefined;
   try {
+    // Before anything is read or sent: --skip-invalid and --report must not destroy the input,
+    // a journal, tcb's own files, or each other.
+    const [skipInvalid, report] = await checkDestinations(
+      [
+        options.skipInvalid !== undefined ? { flag: '--skip-invalid', given: options.skipInvalid, force: options.force } : undefined,
+        options.report !== undefined ? { flag: '--report', given: options.report, force: options.force } : undefined,
+      ],
+      {
+        protect: options.file === '-' ? [] : [{ path: options.file, what: 'the file being uploaded' }],
+        configDir: ctx.settings.configDir,
+      },
+    );
+    options = { ...options, destinations: { skipInvalid, report } };
     let file = options.file;
-    let displayName = options.file;
+    const displayName = options.file;
+    /** How messages name the input. */
+    const label = options.file === '-' ? 'stdin' : options.file;
     if (file === '-') {
-      spool = await spoolStdin(options.stdin ?? process.stdin);
+      spool = await spoolInput(options.stdin ?? process.stdin, label, interruption.signal, events.note);
       file = spool.file;
-      displayName = '-';
     } else {
+      let stat;
       try {
-        const stat = statSync(file);
-        if (stat.isDirectory()) throw new UsageError(`${file} is a directory, not a CSV file`);
+        stat = statSync(file);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`${file} does not exist`);
-        throw error;
+        throw inputFileError(error, file);
+      }
+      if (stat.isDirectory()) throw new UsageError(`cannot read ${file}: it is a directory, not a CSV file`);
+      // A pipe or a device (`<(command)`, /dev/stdin) can be read only once: copy it like stdin.
+      if (!stat.isFile()) {
+        spool = await spoolInput(createReadStream(file), label, interruption.signal, events.note);
+        file = spool.file;
       }
     }
     const initial = statSync(file);
     const size = initial.size;
-    const absolute = displayName === '-' ? '-' : path.resolve(file);
+    const absolute = displayName === '-' ? '-' : path.resolve(displayName);
 
     // Where would the journal be? With --resume it is needed before validating (rows an earlier run
     // sent are not validated again: their ends_at may have passed since).
@@ -124,7 +136,7 @@ export async function runUpload(ctx: CommandContext, options: UploadOptions, eve
       const shown = validation.firstInvalid.map((row) => `  line ${row.line}: ${describeErrors(row)}`).join('\n');
       const more = validation.invalid > validation.firstInvalid.length ? `\n  … and ${validation.invalid - validation.firstInvalid.length} more` : '';
       throw new UsageError(
-        `${validation.invalid} of ${validation.rows} rows in ${displayName} are invalid; nothing was sent:\n${shown}${more}`,
+        `${validation.invalid} of ${validation.rows} rows in ${label} are invalid; nothing was sent:\n${shown}${more}`,
         {
           field: validation.firstInvalid[0]?.errors[0]?.field,
           hint: 'fix these rows, or pass --skip-invalid FILE to set them aside and send the rest',
@@ -239,7 +251,7 @@ export async function runUpload(ctx: CommandContext, options: UploadOptions, eve
     }
 
     if (!error && options.wait) {
-      const wait = await waitForBatches(ctx, file, replay, options, events, stopWaiting.signal);
+      const wait = await waitForBatches(ctx, file, replay, options, events, interruption.signal);
       summary.wait = wait.summary;
       if (wait.error) error = wait.error;
     }

@@ -1,6 +1,7 @@
 // Pass 1: every row validated (and the file hashed for the journal) before anything is sent.
 import type { AtomicFile } from '../../../output/atomic-file.js';
 import { openAtomicFile } from '../../../output/atomic-file.js';
+import { quoteValue } from '../../../util/text.js';
 import { validateCallReason, type CallReasonInput } from '../record.js';
 import type { Coverage } from './batching.js';
 import { BatchCounter } from './batching.js';
@@ -46,14 +47,18 @@ export async function validationPass(
   };
 
   try {
-    if (options.skipInvalid) skipFile = await openAtomicFile(options.skipInvalid);
+    if (options.skipInvalid) skipFile = await openAtomicFile(options.destinations?.skipInvalid ?? options.skipInvalid);
     const read = await readCsv(file, {
+      label: options.file === '-' ? 'stdin' : options.file,
       hash: !options.dryRun && !options.resume,
       onHeader(map) {
         columns = map;
         checkRequiredColumns(map, defaults);
         if (skipFile) skipBuffer += csvRow([...map.header, 'line', 'error']);
-        if (map.ignored.length > 0) events.note?.(`ignoring column(s) ${map.ignored.map((c) => JSON.stringify(c)).join(', ')}`);
+        if (map.ignored.length > 0) {
+          const more = map.ignored.length > 10 ? ` and ${map.ignored.length - 10} more` : '';
+          events.note?.(`ignoring column(s) ${map.ignored.slice(0, 10).map((c) => quoteValue(c)).join(', ')}${more}`);
+        }
       },
       onRow(line, fields) {
         result.rows += 1;

@@ -81,7 +81,7 @@ export async function waitForBatches(
   });
   events.phaseEnd?.('waiting');
   if (options.report) {
-    await writeReport(file, options.report, failedBatches, options);
+    await writeReport(file, options.destinations?.report ?? options.report, failedBatches, options);
     summary.report = options.report;
   }
   return { summary };

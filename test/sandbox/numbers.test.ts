@@ -159,6 +159,17 @@ describe('sandbox publish and delist', () => {
     expect(after.status).toBe('listed');
   });
 
+  it('shows a delist in progress as "delisting", so a reader can tell it from a pending listing', async () => {
+    const module = numbersSandbox(sb.state);
+    module.config.processingMs = 60_000;
+    await change('delist', FS7, { phone_numbers: ['919810101185'] });
+    const during = (await details(`?feature_set_id=${FS7}`)).body.numbers.find((n: any) => n.phone_number === '919810101185');
+    expect(during.status).toBe('delisting');
+    module.inFlight.get('919810101185')!.settlesAt = 0;
+    const after = (await details(`?feature_set_id=${FS7}`)).body.numbers.find((n: any) => n.phone_number === '919810101185');
+    expect(after.status).toBe('delisted');
+  });
+
   it('delists: existing → pending → delisted; not listed → new_numbers with status failed', async () => {
     numbersSandbox(sb.state).config.processingMs = 0;
     const res = await change('delist', FS7, { phone_numbers: ['919810101037', '919812349999'] });

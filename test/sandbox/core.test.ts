@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, describeSandbox } from '../../src/sandbox/server.js';
+import { SlidingWindowLimiter, retryAfterSeconds } from '../../src/sandbox/sliding-window.js';
 import type { SandboxCredentials, SandboxHandle, SandboxOptions } from '../../src/sandbox/server.js';
 
 // Documented payloads from the API reference (shared/api/examples), inlined so
@@ -230,11 +231,13 @@ describe('sandbox: token-create', () => {
 });
 
 describe('sandbox: bearer auth', () => {
-  it('expires tokens after tokenLifetimeSeconds', async () => {
-    const sb = await sandbox({ tokenLifetimeSeconds: 1 });
+  it('gives a token tokenLifetimeSeconds to live, and refuses it with 401 afterwards', async () => {
+    const sb = await sandbox({ tokenLifetimeSeconds: 90 });
     const token = await login(sb);
+    const record = sb.state.tokens.get(token)!;
+    expect(record.expiresAt - record.createdAt).toBe(90_000);
     expect((await get(sb, labelsPath, token)).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 1100));
+    record.expiresAt = Date.now(); // its 90 s are over
     const res = await get(sb, labelsPath, token);
     expect(res.status).toBe(401);
     expect(await res.json()).toEqual(LOGIN_AGAIN);
@@ -384,15 +387,17 @@ describe('sandbox: seed data', () => {
 
 describe('sandbox: rate limits', () => {
   it('limits per token and endpoint with 429, Retry-After and the documented body', async () => {
-    const sb = await sandbox({ rateLimits: { 'labels-get': { limit: 2, windowMs: 1000 } } });
+    const sb = await sandbox({ rateLimits: { 'labels-get': { limit: 2, windowMs: 60_000 } } });
     const first = await login(sb);
     const second = await login(sb);
     expect((await get(sb, labelsPath, first)).status).toBe(200);
     expect((await get(sb, labelsPath, first)).status).toBe(200);
     const limited = await get(sb, labelsPath, first);
     expect(limited.status).toBe(429);
-    expect(limited.headers.get('retry-after')).toBe('1');
-    expect(await limited.json()).toEqual({ slug: 'too-many-requests', message: 'rate limit exceeded, retry after 1 seconds' });
+    const retryAfter = Number(limited.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(59);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(await limited.json()).toEqual({ slug: 'too-many-requests', message: `rate limit exceeded, retry after ${retryAfter} seconds` });
     // Another token, and another endpoint, are unaffected.
     expect((await get(sb, labelsPath, second)).status).toBe(200);
     expect((await get(sb, featureSetsPath, first)).status).toBe(200);
@@ -400,8 +405,17 @@ describe('sandbox: rate limits', () => {
     expect(sb.counters().requests['labels-get']).toBe(4);
     // Defaults for the documented endpoints survive a partial rateLimits option.
     expect(sb.configure({}).rateLimits['cp-batch-v2']).toEqual({ limit: 60, windowMs: 60_000 });
-    await new Promise((r) => setTimeout(r, 1050));
-    expect((await get(sb, labelsPath, first)).status).toBe(200);
+  });
+
+  it('the window slides: a slot frees when the request holding it leaves the window', () => {
+    const limiter = new SlidingWindowLimiter();
+    expect(limiter.tryAdmit('t labels-get', 2, 1000, 0)).toEqual({ admitted: true });
+    expect(limiter.tryAdmit('t labels-get', 2, 1000, 400)).toEqual({ admitted: true });
+    expect(limiter.tryAdmit('t labels-get', 2, 1000, 999)).toEqual({ admitted: false, retryAfterMs: 1 });
+    expect(limiter.tryAdmit('other labels-get', 2, 1000, 999)).toEqual({ admitted: true });
+    expect(limiter.tryAdmit('t labels-get', 2, 1000, 1000)).toEqual({ admitted: true });
+    expect(limiter.tryAdmit('t labels-get', 2, 1000, 1001)).toEqual({ admitted: false, retryAfterMs: 399 });
+    expect([retryAfterSeconds(1), retryAfterSeconds(1000), retryAfterSeconds(1001), retryAfterSeconds(0)]).toEqual([1, 1, 2, 1]);
   });
 });
 
@@ -449,6 +463,27 @@ describe('sandbox: failures and latency', () => {
     expect(((await res.json()) as { slug: string }).slug).toBe('bad-gateway');
     expect(sb.state.tokens.size).toBe(tokensBefore + 1);
     expect(sb.counters().tokensCreated).toBe(createdBefore + 1);
+  });
+
+  it('aims a failure at one request with after, and logs every request with its times', async () => {
+    const from = sb.requests().length;
+    sb.inject({ endpoint: 'labels-get', status: 429, retryAfterSeconds: 1, after: 2 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i += 1) statuses.push((await get(sb, labelsPath, token)).status);
+    expect(statuses).toEqual([200, 200, 429, 200]);
+    const log = sb.requests().slice(from);
+    expect(log.map((r) => [r.endpoint, r.status])).toEqual([
+      ['labels-get', 200],
+      ['labels-get', 200],
+      ['labels-get', 429],
+      ['labels-get', 200],
+    ]);
+    expect(log[2]!.retryAfter).toBe('1');
+    for (const entry of log) expect(entry.answeredAt).toBeGreaterThanOrEqual(entry.receivedAt);
+    // Over HTTP too, for scripts.
+    const overHttp = (await (await fetch(`${sb.url}/__sandbox/requests`)).json()) as { requests: { status: number }[] };
+    expect(overHttp.requests.slice(from).map((r) => r.status)).toEqual([200, 200, 429, 200]);
+    expect(() => sb.inject({ endpoint: 'labels-get', after: -1 })).toThrow(/after must be/);
   });
 
   it('rejects injections for unknown endpoints', () => {
