@@ -48,7 +48,8 @@ describe('token cache', () => {
       return { done: new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr }))) };
     });
 
-    await Promise.race([gate.whenArrived(PROCESSES), othersWaiting]);
+    // The lock holder's request may arrive before or after the nine others report waiting.
+    await Promise.race([gate.whenArrived(PROCESSES), Promise.all([othersWaiting, gate.whenArrived(1)])]);
     const arrived = gate.arrived;
     gate.release();
     const results = await Promise.all(children.map((c) => c.done));

@@ -137,27 +137,27 @@ describe('ProfileStore', () => {
     expect(existsSync(dir)).toBe(false);
   });
 
-  it('stores profiles 0600 in an owner-only folder, re-applying the mode on every write', () => {
+  it('stores profiles 0600 in an owner-only folder, re-applying the mode on every write', async () => {
     const dir = path.join(scratch(), 'cfg');
     const store = new ProfileStore(dir);
-    store.set('default', profile);
+    await store.set('default', profile);
     expect(store.exists()).toBe(true);
     expect(mode(dir)).toBe(0o700);
     expect(mode(store.path)).toBe(0o600);
     expect(new ProfileStore(dir).get('default')).toEqual(profile);
     chmodSync(store.path, 0o644);
-    store.set('work', { ...profile, key_id: 'key-2' });
+    await store.set('work', { ...profile, key_id: 'key-2' });
     expect(mode(store.path)).toBe(0o600);
     expect(Object.keys(new ProfileStore(dir).all())).toEqual(['default', 'work']);
     expect(JSON.parse(readFileSync(store.path, 'utf8'))).toEqual({ profiles: { default: profile, work: { ...profile, key_id: 'key-2' } } });
   });
 
-  it('forgetSecret drops only the secret; an unknown profile is false', () => {
+  it('forgetSecret drops only the secret; an unknown profile is false', async () => {
     const dir = scratch();
     const store = new ProfileStore(dir);
-    store.set('default', profile);
-    expect(store.forgetSecret('nobody')).toBe(false);
-    expect(store.forgetSecret('default')).toBe(true);
+    await store.set('default', profile);
+    expect(await store.forgetSecret('nobody')).toBe(false);
+    expect(await store.forgetSecret('default')).toBe(true);
     const { api_key: _secret, ...rest } = profile;
     expect(new ProfileStore(dir).get('default')).toEqual(rest);
     expect(readFileSync(store.path, 'utf8')).not.toContain('secret-1');
@@ -170,11 +170,11 @@ describe('ProfileStore', () => {
     expect(() => new ProfileStore(dir).all()).toThrow(new RegExp(`^${path.join(dir, 'config.json').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not valid JSON`));
   });
 
-  it('a config folder that cannot be created is a usage error naming the file', () => {
+  it('a config folder that cannot be created is a usage error naming the file', async () => {
     const base = scratch();
     writeFileSync(path.join(base, 'file'), 'x');
     const dir = path.join(base, 'file', 'cfg');
-    expect(() => new ProfileStore(dir).set('default', profile)).toThrow(expect.objectContaining({ name: 'UsageError', message: `cannot use ${dir}/config.json (ENOTDIR)` }));
+    await expect(new ProfileStore(dir).set('default', profile)).rejects.toThrow(expect.objectContaining({ name: 'UsageError', message: `cannot use ${dir}/config.json (ENOTDIR)` }));
   });
 
   it('a config file that is a folder is a usage error naming it', () => {
