@@ -46,8 +46,8 @@ const LIBRARY_ENTRIES = [
   'services/webhooks/stores.ts',
 ];
 
-/** Native addons and server frameworks: resolved from node_modules at run time, never bundled. */
-const EXTERNAL = ['better-sqlite3', 'pg', 'fastify', 'pino'];
+/** A native addon and the server-side packages: resolved from node_modules at run time, never bundled. */
+const EXTERNAL = ['better-sqlite3', 'pg', 'pino'];
 
 /** Markdown for `tcb help TOPIC`: its loader looks for help/topics above the running module. */
 const HELP_TOPICS = 'help/topics';

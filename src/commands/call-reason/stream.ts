@@ -22,6 +22,7 @@ import { MAX_BATCH_SIZE } from '../../services/call-reasons/upload/types.js';
 import { streamStatusLine } from '../../ui/stream-status.js';
 import { durationFlag } from '../../util/flags.js';
 import { interruptedBy, onInterrupt, onRepeatedInterrupt } from '../../util/interrupt.js';
+import { limitYoungGeneration } from '../../util/young-generation.js';
 
 const DEFAULT_MAX_LATENCY = '2s';
 /** Batches waiting before reading pauses. */
@@ -196,9 +197,12 @@ export default async function stream(ctx: CommandContext, { args, opts }: Comman
   });
 
   let result: StreamResult;
+  // A long-running pipe allocates per line: keep V8's young generation small (see upload).
+  const releaseYoungGeneration = limitYoungGeneration();
   try {
     result = await runner.run(input);
   } finally {
+    releaseYoungGeneration();
     unsubscribe();
     unsubscribeRepeat();
     status?.stop();
