@@ -20,7 +20,7 @@ function exitQuietlyOnClosedPipe(): void {
 /** The one place where an error becomes an exit code. */
 export async function main(argv: string[] = process.argv): Promise<void> {
   exitQuietlyOnClosedPipe();
-  const program = buildProgram();
+  const program = buildProgram(argv);
   let settled = false;
   // The event loop ran dry while the command still awaited something that can now never happen
   // (a bug): say so and exit 1, rather than end silently with 0.
