@@ -75,4 +75,19 @@ describe('memory of streaming commands', () => {
     expect(run.youngBytes).toBeGreaterThan(0);
     expect(run.youngBytes).toBeLessThanOrEqual(CAP_BYTES);
   });
+
+  it(`call-reason stream of ${ROWS} lines: every line acknowledged, young generation at most 8 MB`, async () => {
+    const lines = Array.from({ length: ROWS }, (_, i) =>
+      JSON.stringify({ caller_number: '911234567890', receiver_number: `9170${String(i + 1).padStart(8, '0')}`, label_id: LABEL, dynamic_call_reason: `Your order ${i}` }),
+    );
+    const file = path.join(dir.dir, 'calls.ndjson');
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const run = await runMeasured(['call-reason', 'stream', file, '--rate-limit', '30000/min', '--duration', '2h'], h.env);
+    expect(run.code).toBe(0);
+    const acks = run.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as { status: string; records: number });
+    expect(acks.every((ack) => ack.status === 'accepted')).toBe(true);
+    expect(acks.reduce((sum, ack) => sum + ack.records, 0)).toBe(ROWS);
+    expect(run.youngBytes).toBeGreaterThan(0);
+    expect(run.youngBytes).toBeLessThanOrEqual(CAP_BYTES);
+  });
 });
