@@ -131,22 +131,33 @@ async function start(input: string | URL | Request, init: RequestInit, timeouts:
       redirect: input.redirect,
     };
   }
-  if (outgoing.url.protocol !== 'http:' && outgoing.url.protocol !== 'https:') {
-    throw fetchFailed(new Error(`unsupported protocol ${outgoing.url.protocol}`));
-  }
   for (const [name, value] of Object.entries(DEFAULT_HEADERS)) outgoing.headers[name] ??= value;
   return send(outgoing, 0, timeouts);
 }
 
-function send(outgoing: Outgoing, redirects: number, timeouts: Timeouts): Promise<Response> {
+/** Methods a server may see twice without harm (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+
+/**
+ * One request. `fresh`: a retry of an idempotent request whose kept-alive connection turned out to
+ * be closed by the server before it answered (as Node's docs advise: sent once more, on a new
+ * connection). A POST is not resent: the server may have acted on it, so the caller's retry rules
+ * decide (an upload batch becomes "outcome unknown", never a silent duplicate).
+ */
+function send(outgoing: Outgoing, redirects: number, timeouts: Timeouts, fresh = false): Promise<Response> {
   const { connectTimeoutMs, idleTimeoutMs } = timeouts;
   const { url, method, body, signal } = outgoing;
+  // Checked on every hop: a redirect may point anywhere (file:, ftp:, data:).
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return Promise.reject(fetchFailed(new Error(`URL scheme must be a HTTP(S) scheme: ${url.protocol}`)));
+  }
   if (signal?.aborted) return Promise.reject(abortReason(signal));
   return new Promise<Response>((resolve, reject) => {
     const headers = { ...outgoing.headers };
     if (body) headers['content-length'] = String(body.length);
     const { transport, agent } = transportFor(url);
-    const request = transport.request(url, { method, headers, agent });
+    const request = transport.request(url, fresh ? { method, headers, agent: false } : { method, headers, agent });
+    let answered = false;
     let body$: Readable | undefined;
     let idle: NodeJS.Timeout | undefined;
     let settled = false;
@@ -188,11 +199,24 @@ function send(outgoing: Outgoing, redirects: number, timeouts: Timeouts): Promis
         connectTimeoutMs,
       );
       connectTimer.unref();
-      socket.once('connect', () => clearTimeout(connectTimer));
+      // For https the connection is made when the TLS handshake is done, as undici counts it.
+      socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
       socket.once('close', () => clearTimeout(connectTimer));
     });
-    request.on('error', (error) => fail(signal?.aborted ? abortReason(signal) : fetchFailed(error)));
+    request.on('error', (error: NodeJS.ErrnoException) => {
+      if (signal?.aborted) return fail(abortReason(signal));
+      const closedBeforeAnswer =
+        !answered && !fresh && request.reusedSocket && IDEMPOTENT.has(method) && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
+      if (closedBeforeAnswer && !settled) {
+        cleanup();
+        settled = true;
+        resolve(send(outgoing, redirects, timeouts, true));
+        return;
+      }
+      fail(fetchFailed(error));
+    });
     request.on('response', (incoming) => {
+      answered = true;
       const status = incoming.statusCode ?? 0;
       const location = incoming.headers.location;
       if (REDIRECT_STATUSES.has(status) && location !== undefined && outgoing.redirect !== 'manual') {
@@ -264,6 +288,8 @@ function decoded(incoming: http.IncomingMessage): Readable {
   const decoder =
     encoding === 'br' ? zlib.createBrotliDecompress() : encoding === 'deflate' ? zlib.createInflate(flush) : zlib.createGunzip(flush);
   incoming.on('error', (error) => decoder.destroy(error));
+  // A body cancelled or undecodable: the connection is closed, not left open unread.
+  decoder.once('close', () => incoming.destroy());
   return incoming.pipe(decoder);
 }
 

@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import type Conf from 'conf';
 import type { StoredProfile } from '../config/settings.js';
+import { UsageError } from '../errors.js';
 import { configLocationError, PRIVATE_FILE_MODE, PRIVATE_DIR_MODE } from './files.js';
 
 interface ConfigShape {
@@ -55,16 +56,25 @@ export class ProfileStore {
 
   /** The file as conf would read it: missing means no profiles; damaged or unreadable is exit 2. */
   all(): Record<string, StoredProfile> {
-    if (!this.exists()) return {};
+    // No prototype: a profile may be called anything, "__proto__" included.
+    const all: Record<string, StoredProfile> = Object.create(null) as Record<string, StoredProfile>;
+    if (!this.exists()) return all;
     let parsed: unknown;
     try {
       parsed = JSON.parse(readFileSync(this.path, 'utf8'));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return all;
       throw configLocationError(error, this.path);
     }
     const profiles = isPlainObject(parsed) ? parsed.profiles : undefined;
-    return isPlainObject(profiles) ? { ...(profiles as Record<string, StoredProfile>) } : {};
+    if (!isPlainObject(profiles)) return all;
+    for (const [name, profile] of Object.entries(profiles)) {
+      if (!isPlainObject(profile)) {
+        throw new UsageError(`${this.path} is damaged: profile ${JSON.stringify(name)} is not an object`, { hint: `fix or remove ${this.path}` });
+      }
+      all[name] = profile as StoredProfile;
+    }
+    return all;
   }
 
   get(name: string): StoredProfile | undefined {

@@ -61,6 +61,10 @@ const COMMON = {
   // Less to parse at start-up; identifiers stay, so stack traces (--verbose) still read.
   minifyWhitespace: true,
   minifySyntax: true,
+  // Carried through the CommonJS step into dist/**/*.map: a bug's stack trace under --verbose
+  // names src/ files and lines (bin/tcb.js turns source maps on only then: they cost start-up).
+  sourcemap: 'inline',
+  sourcesContent: false,
   legalComments: 'eof',
   metafile: true,
   logLevel: 'warning',
@@ -145,12 +149,17 @@ async function toCommonJs(file) {
     target: 'node20',
     supported: { 'dynamic-import': false },
     define: { 'import.meta.url': '__tcbModuleUrl' },
-    banner: "const __tcbModuleUrl=require('node:url').pathToFileURL(__filename).href;",
+    // The ES modules it came from were strict; CommonJS is only when it says so.
+    banner: "'use strict';const __tcbModuleUrl=require('node:url').pathToFileURL(__filename).href;",
     minifyWhitespace: true,
     legalComments: 'eof',
     sourcefile: path.relative(ROOT, file),
+    sourcemap: 'external',
+    sourcesContent: false,
   });
-  await writeFile(file, result.code);
+  // Its sources are relative to the file (../src/…), so they hold wherever the package is installed.
+  await writeFile(`${file}.map`, result.map);
+  await writeFile(file, `${result.code}//# sourceMappingURL=${path.basename(file)}.map\n`);
 }
 
 /**

@@ -29,6 +29,9 @@ describe('an unexpected error (a bug)', () => {
     expect(verbose.code).toBe(1);
     expect(errorEnvelope(verbose.stderr).hint).toBe('please report it with the stack trace below');
     expect(verbose.stderr).toMatch(/\nTypeError: Cannot read properties of undefined \(reading 'items'\)\n\s+at \S*list \(.*buggy-command\.cjs:6:\d+\)/);
+    // tcb's own frames name its sources (the bundle's source maps), not positions in dist/.
+    expect(verbose.stderr).toMatch(/\n\s+at .*\(.*\/src\/cli\.ts:\d+:\d+\)/);
+    expect(verbose.stderr).not.toMatch(/dist\/main\.cjs/);
   });
 
   it('a command left waiting for something that can never happen exits 1, not 0', async () => {
