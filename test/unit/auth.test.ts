@@ -2,11 +2,12 @@
 // cache with its lock.
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { configLocationError, ensurePrivateDir, readJsonFile, writePrivateJson } from '../../src/auth/files.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { configLocationError, ensurePrivateDir, readJsonFile, unwritableDirReason, writePrivateJson } from '../../src/auth/files.js';
 import { ProfileStore } from '../../src/auth/profiles.js';
 import {
   CachedTokenSource,
+  RunTokenSource,
   TOKEN_LIFETIME_MS,
   TOKEN_REFRESH_MARGIN_MS,
   TokenCache,
@@ -92,6 +93,19 @@ describe('private files and folders', () => {
     writeFileSync(file, '{"a":');
     expect(await readJsonFile(file)).toBeUndefined();
     await expect(readJsonFile(base)).rejects.toMatchObject({ name: 'UsageError', message: `cannot use ${base} (EISDIR)` });
+    // A file where a folder of the path should be: that file cannot exist either.
+    expect(await readJsonFile(path.join(file, 'inner.json'))).toBeUndefined();
+  });
+
+  it('unwritableDirReason: nothing for a folder it creates (owner-only) or can write; the error code otherwise', () => {
+    const base = scratch();
+    const fresh = path.join(base, 'new', 'cfg');
+    expect(unwritableDirReason(fresh)).toBeUndefined();
+    expect(mode(fresh)).toBe(0o700);
+    expect(unwritableDirReason(base)).toBeUndefined();
+    writeFileSync(path.join(base, 'file'), 'x');
+    expect(unwritableDirReason(path.join(base, 'file', 'cfg'))).toBe('ENOTDIR');
+    expect(unwritableDirReason(path.join(base, 'file'))).toBe('EEXIST');
   });
 
   it('writePrivateJson writes pretty JSON with a final newline, 0600 even over a 0644 file, via a temporary file it removes', async () => {
@@ -249,6 +263,19 @@ describe('TokenCache', () => {
     expect(readdirSync(dir).sort()).toEqual(['tokens.json']);
   });
 
+  it('a token stored or newly created is redacted at once, before anything reads it back', async () => {
+    const dir = scratch();
+    const cache = new TokenCache(dir);
+    await cache.store(KEY, { token: 'kept-from-login-5678', created_at: '2026-03-01T11:00:00Z' }, NOW);
+    expect(redactor.redact('a kept-from-login-5678 b')).toBe('a [REDACTED] b');
+    await cache.obtain('other', async () => ({ token: 'issued-now-5678', created_at: '2026-03-01T12:00:00Z' }), { now: () => NOW });
+    expect(redactor.redact('a issued-now-5678 b')).toBe('a [REDACTED] b');
+    expect(await cache.entries()).toEqual({
+      [KEY]: { token: 'kept-from-login-5678', created_at: '2026-03-01T11:00:00Z', obtained_at: '2026-03-01T12:00:00.000Z' },
+      other: { token: 'issued-now-5678', created_at: '2026-03-01T12:00:00Z', obtained_at: '2026-03-01T12:00:00.000Z' },
+    });
+  });
+
   it('obtain: a fresh cached token is used as it is; a missing, stale or refused one is replaced once', async () => {
     const dir = scratch();
     const cache = new TokenCache(dir);
@@ -345,5 +372,93 @@ describe('CachedTokenSource', () => {
     await cache.store(KEY, { token: 'old-token-1234', created_at: old }, Date.now() - 2 * 3_600_000);
     const source = new CachedTokenSource(cache, KEY, async () => ({ token: 'fresh-token-1234', created_at: new Date().toISOString() }));
     expect(await source.current()).toBe('fresh-token-1234');
+  });
+
+  it('re-reads the cache when its token is due (55 minutes after it was created), not a moment before', async () => {
+    const start = Date.parse('2026-03-01T12:00:00Z');
+    vi.useFakeTimers({ toFake: ['Date'], now: start });
+    try {
+      const dir = scratch();
+      const cache = new TokenCache(dir);
+      const issued: string[] = [];
+      const issue = async () => {
+        const token = `due-token-${issued.length + 1}`;
+        issued.push(token);
+        return { token, created_at: new Date().toISOString() };
+      };
+      const source = new CachedTokenSource(cache, KEY, issue);
+      expect(await source.current()).toBe('due-token-1');
+      // Another process renews the token shortly before this one is due.
+      vi.setSystemTime(start + 50 * 60_000);
+      await cache.store(KEY, { token: 'renewed-elsewhere', created_at: new Date().toISOString() });
+      vi.setSystemTime(start + 55 * 60_000 - 1);
+      expect(await source.current()).toBe('due-token-1');
+      vi.setSystemTime(start + 55 * 60_000);
+      expect(await source.current()).toBe('renewed-elsewhere');
+      expect(issued).toEqual(['due-token-1']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('when the cache does not hold the token it was given, looks again a minute later', async () => {
+    const start = Date.parse('2026-03-01T12:00:00Z');
+    vi.useFakeTimers({ toFake: ['Date'], now: start });
+    try {
+      let handed = 0;
+      // A cache whose file another process rewrites at once: it never shows the token handed out.
+      const cache = {
+        obtain: async () => ({ token: `handed-${(handed += 1)}`, created: true }),
+        read: async () => undefined,
+      } as unknown as TokenCache;
+      const source = new CachedTokenSource(cache, KEY, async () => ({ token: 'unused', created_at: '' }));
+      expect(await source.current()).toBe('handed-1');
+      vi.setSystemTime(start + 60_000 - 1);
+      expect(await source.current()).toBe('handed-1');
+      vi.setSystemTime(start + 60_000);
+      expect(await source.current()).toBe('handed-2');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe('RunTokenSource (no usable cache folder)', () => {
+  it('one token for every request of the run, created on first use and redacted', async () => {
+    let calls = 0;
+    const source = new RunTokenSource(async () => {
+      calls += 1;
+      return { token: `run-token-${calls}-abcd`, created_at: '2026-03-01T12:00:00Z' };
+    });
+    expect(calls).toBe(0);
+    expect(await Promise.all([source.current(), source.current(), source.current()])).toEqual(['run-token-1-abcd', 'run-token-1-abcd', 'run-token-1-abcd']);
+    expect(await source.current()).toBe('run-token-1-abcd');
+    expect(calls).toBe(1);
+    expect(redactor.redact('x run-token-1-abcd y')).toBe('x [REDACTED] y');
+  });
+
+  it('renew replaces the refused token once; a refusal of an older token keeps the current one', async () => {
+    let calls = 0;
+    const source = new RunTokenSource(async () => {
+      calls += 1;
+      return { token: `renewed-token-${calls}`, created_at: '2026-03-01T12:00:00Z' };
+    });
+    expect(await source.current()).toBe('renewed-token-1');
+    expect(await source.renew('renewed-token-1')).toBe('renewed-token-2');
+    expect(await source.renew('renewed-token-1')).toBe('renewed-token-2');
+    expect(await source.current()).toBe('renewed-token-2');
+    expect(calls).toBe(2);
+  });
+
+  it('a failure to create the token is not kept: the next request tries again', async () => {
+    let calls = 0;
+    const source = new RunTokenSource(async () => {
+      calls += 1;
+      if (calls === 1) throw new TransientError('token endpoint down');
+      return { token: 'second-try-token', created_at: '2026-03-01T12:00:00Z' };
+    });
+    await expect(source.current()).rejects.toThrow('token endpoint down');
+    expect(await source.current()).toBe('second-try-token');
+    expect(calls).toBe(2);
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, appendFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,11 +9,15 @@ import {
   isCovered,
   journalForFile,
   journalPath,
+  journalsForPath,
+  lineRange,
+  listJournals,
   parseJournal,
   readJournal,
   type JournalHeader,
 } from '../../src/services/call-reasons/upload/journal.js';
 import { hashFile } from '../../src/services/call-reasons/upload/csv-reader.js';
+import { UsageError } from '../../src/errors.js';
 
 let dir: string;
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -119,5 +123,143 @@ describe('journal replay', () => {
     expect((await journalForFile(dir, csv, target))?.header.sha256).toBe(sha);
     expect((await journalForFile(dir, csv))?.header.file).toBe(csv);
     expect(await journalForFile(dir, csv, { ...target, clientAccountId: 'other' })).toBeUndefined();
+  });
+
+  it('names line ranges as people read them', () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'tcb-journal-'));
+    expect(lineRange({ first_line: 2, last_line: 501 })).toBe('2-501');
+    expect(lineRange({ first_line: 7, last_line: 7 })).toBe('7');
+  });
+
+  it('one journal per content and target: trailing slashes of the API root do not matter, the account does', () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'tcb-journal-'));
+    const one = journalPath(dir, 'abc', 'http://api.example', 'acct');
+    expect(one).toMatch(new RegExp(`^${dir}/uploads/abc\\.[0-9a-f]{12}\\.jsonl$`));
+    expect(journalPath(dir, 'abc', 'http://api.example//', 'acct')).toBe(one);
+    expect(journalPath(dir, 'abc', 'http://api.example', 'other')).not.toBe(one);
+    expect(journalPath(dir, 'abc', 'http://api.example/v2', 'acct')).not.toBe(one);
+  });
+
+  it('counts runs, and is ended only when the last run wrote its end line; blank lines and a second header are ignored', () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'tcb-journal-'));
+    const run = (n: number) => JSON.stringify({ type: 'run', run: n, pid: 1, at: 'x', resume: n > 1 });
+    const end = (n: number) => JSON.stringify({ type: 'end', run: n, at: 'y', outcome: 'complete' });
+    const ended = parseJournal([JSON.stringify(header('first')), '', run(1), end(1), run(2), '   ', JSON.stringify(header('second')), end(2), ''].join('\n'));
+    expect(ended).toMatchObject({ runs: 2, ended: true, batches: [], path: '(journal)' });
+    expect(ended.header.sha256).toBe('first');
+    expect(parseJournal([JSON.stringify(header('a')), run(1), end(1), run(2)].join('\n')).ended).toBe(false);
+    expect(parseJournal(JSON.stringify(header('a'))).runs).toBe(0);
+    // Batches come back in seq order whatever order they were written in.
+    const order = parseJournal([JSON.stringify(header('a')), batch(3, 'accepted', 9, 9), batch(1, 'accepted', 2, 3), batch(2, 'failed', 4, 8)].join('\n'));
+    expect(order.batches.map((b) => b.seq)).toEqual([1, 2, 3]);
+  });
+
+  it('a damaged line names the file and line; a torn line is forgiven only at the very end; another version is refused', () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'tcb-journal-'));
+    expect(() => parseJournal([JSON.stringify(header('a')), '{oops', batch(1, 'accepted', 2, 3)].join('\n'), '/j.jsonl')).toThrow(
+      new UsageError('/j.jsonl line 2 is not a journal entry'),
+    );
+    // Trailing blank lines do not move "the end" away from a torn last entry.
+    expect(parseJournal([JSON.stringify(header('a')), batch(1, 'accepted', 2, 3), '{"type":"ba', '', ''].join('\n')).batches).toHaveLength(1);
+    expect(() => parseJournal(JSON.stringify({ ...header('a'), version: 2 }), '/j.jsonl')).toThrow(
+      new UsageError('/j.jsonl is not a tcb upload journal (version 1)'),
+    );
+    expect(() => parseJournal('', '/j.jsonl')).toThrow(new UsageError('/j.jsonl is not a tcb upload journal (version 1)'));
+  });
+
+  it('readJournal: a missing journal says so; a folder is a usage error naming it', () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'tcb-journal-'));
+    const missing = path.join(dir, 'missing.jsonl');
+    expect(() => readJournal(missing)).toThrow(new UsageError(`no upload journal at ${missing}`));
+    writeFileSync(path.join(dir, 'file'), 'x');
+    expect(() => readJournal(path.join(dir, 'file', 'j.jsonl'))).toThrow(new UsageError(`no upload journal at ${path.join(dir, 'file', 'j.jsonl')}`));
+    expect(() => readJournal(dir)).toThrow(new UsageError(`cannot read ${dir}: it is a directory (EISDIR)`));
+  });
+
+  it('lists the journals newest first, skipping other and damaged files; none without the folder', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'tcb-journal-'));
+    expect(listJournals(dir)).toEqual([]);
+    const older = path.join(dir, 'uploads', 'old.jsonl');
+    const newer = path.join(dir, 'uploads', 'new.jsonl');
+    (await JournalWriter.open(older, header('old', '/data/a.csv'))).close();
+    (await JournalWriter.open(newer, header('new', '/data/b.csv'))).close();
+    utimesSync(older, new Date('2026-01-01T00:00:00Z'), new Date('2026-01-01T00:00:00Z'));
+    utimesSync(newer, new Date('2026-01-02T00:00:00Z'), new Date('2026-01-02T00:00:00Z'));
+    writeFileSync(path.join(dir, 'uploads', 'damaged.jsonl'), '{bad\n{worse\n');
+    writeFileSync(path.join(dir, 'uploads', 'notes.txt'), JSON.stringify(header('txt')));
+    expect(listJournals(dir).map((j) => j.header.sha256)).toEqual(['new', 'old']);
+    utimesSync(older, new Date('2026-01-03T00:00:00Z'), new Date('2026-01-03T00:00:00Z'));
+    expect(listJournals(dir).map((j) => j.header.sha256)).toEqual(['old', 'new']);
+    expect(listJournals(dir)[0]!.path).toBe(older);
+    expect(journalsForPath(dir, '/data/b.csv').map((j) => j.header.sha256)).toEqual(['new']);
+    expect(journalsForPath(dir, '/data/c.csv')).toEqual([]);
+  });
+
+  it('a new journal is private and starts with its header; entries after close are refused; close twice is harmless', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'tcb-journal-'));
+    const file = path.join(dir, 'uploads', 'n.jsonl');
+    const writer = await JournalWriter.open(file, header('n'));
+    expect(writer.path).toBe(file);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(path.dirname(file)).mode & 0o777).toBe(0o700);
+    writer.append({ type: 'run', run: 1, pid: 42, at: 'now', resume: false });
+    writer.close();
+    writer.close();
+    expect(() => writer.append({ type: 'end', run: 1, at: 'later', outcome: 'complete' })).toThrow('journal is closed');
+    expect(readFileSync(file, 'utf8')).toBe(`${JSON.stringify(header('n'))}\n{"type":"run","run":1,"pid":42,"at":"now","resume":false}\n`);
+    // Opened again, the header is not written twice.
+    (await JournalWriter.open(file, header('other'))).close();
+    expect(readFileSync(file, 'utf8').split('\n').filter(Boolean)).toHaveLength(2);
+  });
+
+  it('cuts a torn entry longer than the read buffer back to the last complete line, and a torn header entirely', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'tcb-journal-'));
+    const file = path.join(dir, 'big.jsonl');
+    const first = `${JSON.stringify(header('big'))}\n`;
+    writeFileSync(file, `${first}{"type":"batch","error":"${'x'.repeat(150_000)}`);
+    (await JournalWriter.open(file, header('ignored'))).close();
+    expect(readFileSync(file, 'utf8')).toBe(first);
+
+    const torn = path.join(dir, 'torn.jsonl');
+    writeFileSync(torn, '{"type":"upload","vers');
+    (await JournalWriter.open(torn, header('fresh'))).close();
+    expect(readFileSync(torn, 'utf8')).toBe(`${JSON.stringify(header('fresh'))}\n`);
+  });
+
+  it('a lock naming no live process is taken over; a lock that cannot be removed is a usage error', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'tcb-journal-'));
+    const file = path.join(dir, 'j.jsonl');
+    for (const content of ['', 'garbage', '0', '-5', '12.5']) {
+      writeFileSync(`${file}.lock`, content);
+      (await JournalWriter.open(file, header('z'))).close();
+      expect(existsSync(`${file}.lock`)).toBe(false);
+    }
+    mkdirSync(`${file}.lock`);
+    await expect(JournalWriter.open(file, header('z'))).rejects.toThrow(
+      new UsageError('could not lock the upload journal; another upload of this file may be starting'),
+    );
+  });
+
+  it('another live process holding the lock is named, with what to do', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'tcb-journal-'));
+    const file = path.join(dir, 'j.jsonl');
+    writeFileSync(`${file}.lock`, ` ${process.ppid}\n`);
+    const error = await JournalWriter.open(file, header('z')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect(error).toMatchObject({
+      message: `another tcb process (pid ${process.ppid}) is uploading this file right now`,
+      hint: 'wait for it to finish, or stop it (Ctrl-C) and run again with --resume',
+    });
+    expect(readFileSync(`${file}.lock`, 'utf8')).toBe(` ${process.ppid}\n`);
+  });
+
+  it('a journal that cannot be opened releases its lock and names the file', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'tcb-journal-'));
+    const file = path.join(dir, 'taken.jsonl');
+    mkdirSync(file);
+    await expect(JournalWriter.open(file, header('z'))).rejects.toThrow(
+      new UsageError(`cannot use ${file} (EISDIR)`, { hint: 'set TCB_CONFIG_DIR to a directory this user can write, or fix the permissions' }),
+    );
+    expect(existsSync(`${file}.lock`)).toBe(false);
   });
 });
