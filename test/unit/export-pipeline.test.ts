@@ -1,10 +1,11 @@
-import { statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { ApiError, TransientError, UsageError } from '../../src/errors.js';
 import { exportFormat, parseExportOptions } from '../../src/services/exports/exports.js';
 import { planApiRun, toUnit, type ApiCursor } from '../../src/services/exports/api-source.js';
-import { BoundaryTracker, detectTimeColumn, fingerprint, parseRowTime } from '../../src/services/exports/boundary.js';
+import { BOUNDARY_WINDOW_MS, BoundaryTracker, MAX_FINGERPRINTS, detectTimeColumn, fingerprint, parseRowTime } from '../../src/services/exports/boundary.js';
 import { csvBatches, normaliseHeader, recordBatches } from '../../src/services/exports/csv-records.js';
 import { tableColumnsFor } from '../../src/services/exports/sink.js';
 import { ExportStateStore, exportStateKey } from '../../src/services/exports/state.js';
@@ -99,6 +100,166 @@ describe('boundary handling', () => {
     for (const id of ['a', 'b', 'c']) tracker.admit({ id });
     expect(tracker.fingerprints()).toEqual([fingerprint({ id: 'b' }, ['id']), fingerprint({ id: 'c' }, ['id'])]);
     expect(tracker.overflowed).toBe(true);
+  });
+});
+
+describe('boundary details', () => {
+  it('time columns: the most specific name wins, in any spelling', () => {
+    expect(detectTimeColumn(['date', 'time', 'timestamp', 'id'])).toBe('timestamp');
+    expect(detectTimeColumn(['date', 'datetime'])).toBe('datetime');
+    expect(detectTimeColumn(['Created At'])).toBe('Created At');
+    expect(detectTimeColumn([' created-at '])).toBe(' created-at ');
+    expect(detectTimeColumn(['Created - At'])).toBe('Created - At');
+    expect(detectTimeColumn(['submittedAt', 'respondedAt'])).toBe('submittedAt');
+    expect(detectTimeColumn(['CREATED_TIME', 'Requested Time'])).toBe('Requested Time');
+    expect(detectTimeColumn([])).toBeUndefined();
+  });
+
+  it('cells as epoch ms: numbers, 13 digits as ms, 9-10 digits as seconds, ISO dates read as UTC without a zone', () => {
+    expect(parseRowTime(1_753_945_760)).toBe(1_753_945_760_000);
+    expect(parseRowTime(1_753_945_760_123)).toBe(1_753_945_760_123);
+    expect(parseRowTime(100_000_000_000)).toBe(100_000_000_000);
+    expect(parseRowTime(99_999_999_999)).toBe(99_999_999_999_000);
+    expect(parseRowTime(Number.NaN)).toBeUndefined();
+    expect(parseRowTime(Number.POSITIVE_INFINITY)).toBeUndefined();
+    expect(parseRowTime(null)).toBeUndefined();
+    expect(parseRowTime(true)).toBeUndefined();
+    expect(parseRowTime(' 1753945760 ')).toBe(1_753_945_760_000);
+    expect(parseRowTime('999999999')).toBe(999_999_999_000);
+    for (const odd of ['99999999', '12345678901', '123456789012', '17539457601234', '1753945760.5', '']) expect(parseRowTime(odd), odd).toBeUndefined();
+    expect(parseRowTime('2026-05-01')).toBe(Date.UTC(2026, 4, 1));
+    expect(parseRowTime('2026-05-01T10:30')).toBe(Date.UTC(2026, 4, 1, 10, 30));
+    expect(parseRowTime('2026-05-01 10:30:15.250')).toBe(Date.UTC(2026, 4, 1, 10, 30, 15, 250));
+    expect(parseRowTime('2026-05-01T10:00:00+05:30')).toBe(Date.UTC(2026, 4, 1, 4, 30));
+    expect(parseRowTime('2026-05-01T10:00:00-0200')).toBe(Date.UTC(2026, 4, 1, 12));
+    expect(parseRowTime('2026-05-01t10:00:00z')).toBe(Date.UTC(2026, 4, 1, 10));
+    expect(parseRowTime('2026-13-45T10:00:00')).toBeUndefined();
+    expect(parseRowTime('on 2026-05-01')).toBeUndefined();
+    expect(parseRowTime('2026-05-01T10:00:00Z trailing')).toBeUndefined();
+  });
+
+  it('fingerprints: a missing cell is the same as null; the values and their order matter', () => {
+    const print = fingerprint({ a: 1, b: null }, ['a', 'b']);
+    expect(print).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(fingerprint({ a: 1 }, ['a', 'b'])).toBe(print);
+    expect(fingerprint({ a: 1, b: '' }, ['a', 'b'])).not.toBe(print);
+    expect(fingerprint({ a: 1, b: null }, ['b', 'a'])).not.toBe(print);
+  });
+
+  it('remembers rows from exactly one window before the cursor on, and rows whose time cannot be read', () => {
+    const cursor = Date.parse('2026-05-01T12:00:00Z');
+    const tracker = new BoundaryTracker(new Set(), cursor, 60_000);
+    tracker.setColumns(['id', 'time']);
+    expect(tracker.timeColumnName).toBe('time');
+    const rows = [
+      { id: 'before', time: cursor - 60_001 },
+      { id: 'edge', time: cursor - 60_000 },
+      { id: 'after', time: cursor + 5_000 },
+      { id: 'unreadable', time: 'soon' },
+    ];
+    for (const row of rows) expect(tracker.admit(row)).toBe(true);
+    expect(tracker.fingerprints()).toEqual(rows.slice(1).map((row) => fingerprint(row, ['id', 'time'])));
+    expect(tracker.skipped).toBe(0);
+    expect(tracker.overflowed).toBe(false);
+  });
+
+  it('the window defaults to 15 minutes and the cap to 100 000; exactly the cap is no overflow', () => {
+    expect(BOUNDARY_WINDOW_MS).toBe(900_000);
+    expect(MAX_FINGERPRINTS).toBe(100_000);
+    const cursor = Date.parse('2026-05-01T12:00:00Z');
+    const defaults = new BoundaryTracker(new Set(), cursor);
+    defaults.setColumns(['id', 'created_at']);
+    defaults.admit({ id: 'in', created_at: new Date(cursor - 900_000).toISOString() });
+    defaults.admit({ id: 'out', created_at: new Date(cursor - 900_001).toISOString() });
+    expect(defaults.fingerprints()).toHaveLength(1);
+    const capped = new BoundaryTracker(new Set(), cursor, 60_000, 2);
+    capped.setColumns(['id']);
+    capped.admit({ id: 'a' });
+    capped.admit({ id: 'b' });
+    expect(capped.overflowed).toBe(false);
+    expect(capped.fingerprints()).toEqual([fingerprint({ id: 'a' }, ['id']), fingerprint({ id: 'b' }, ['id'])]);
+  });
+
+  it('new columns (another file) re-detect the time column', () => {
+    const tracker = new BoundaryTracker(new Set(), 0);
+    tracker.setColumns(['id', 'time']);
+    tracker.setColumns(['id', 'requested_at', 'time']);
+    expect(tracker.timeColumnName).toBe('requested_at');
+    tracker.setColumns(['id']);
+    expect(tracker.timeColumnName).toBeUndefined();
+  });
+});
+
+describe('the --since-last state file', () => {
+  const entry = (cursor: unknown) => ({
+    profile: 'default',
+    type: 'cmb',
+    source: 'api',
+    scope: { account: 'a' },
+    cursor,
+    updated_at: '2026-05-10T12:00:00.000Z',
+    last_run: { records: 3, skipped: 1, range: '2026-05-10T11:00:00Z..2026-05-10T12:00:00Z' },
+  });
+
+  it('keys are readable and stable: profile, type, source, then the scope sorted by name', () => {
+    expect(exportStateKey('default', 'feedback', 'api', { survey_id: 's1', account: 'a' })).toBe('profile=default;type=feedback;source=api;account=a;survey_id=s1');
+    expect(exportStateKey('work', 'cmb', 'webhook', {})).toBe('profile=work;type=cmb;source=webhook');
+  });
+
+  it('is written as a versioned JSON file, and only the lock folder comes and goes', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = new ExportStateStore(path.join(dir, 'cfg'));
+      expect(store.file).toBe(path.join(dir, 'cfg', 'export-state.json'));
+      expect(await store.get('k')).toBeUndefined();
+      await store.put('k', entry({ to: 5 }));
+      expect(JSON.parse(readFileSync(store.file, 'utf8'))).toEqual({ version: 1, exports: { k: entry({ to: 5 }) } });
+      expect(readdirSync(path.join(dir, 'cfg'))).toEqual(['export-state.json']);
+      await store.put('k', entry({ to: 6 }));
+      expect((await store.get('k'))?.cursor).toEqual({ to: 6 });
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('a damaged or foreign state file counts as empty and is replaced; an older version keeps its entries', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = new ExportStateStore(dir);
+      for (const content of ['{bad', 'null', '"text"', '[]', '{"version":1,"exports":null}', '{"version":1,"exports":"x"}']) {
+        writeFileSync(store.file, content);
+        expect(await store.get('k'), content).toBeUndefined();
+        await store.put('k', entry({ to: 1 }));
+        expect(JSON.parse(readFileSync(store.file, 'utf8')), content).toEqual({ version: 1, exports: { k: entry({ to: 1 }) } });
+      }
+      writeFileSync(store.file, JSON.stringify({ version: 0, exports: { old: entry({ to: 0 }) } }));
+      await store.put('k', entry({ to: 2 }));
+      expect(JSON.parse(readFileSync(store.file, 'utf8'))).toEqual({ version: 1, exports: { old: entry({ to: 0 }), k: entry({ to: 2 }) } });
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('a second run of the same export is refused with exit 5, saying what to do; its lock goes with the run', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = new ExportStateStore(path.join(dir, 'fresh'));
+      const release = await store.lockRun('key-1', 'cmb (profile default)');
+      const error = await store.lockRun('key-1', 'cmb (profile default)').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TransientError);
+      expect(error).toMatchObject({
+        message: 'another --since-last export of cmb (profile default) is running',
+        code: 'export_in_progress',
+        exitCode: 5,
+        hint: 'wait for it to finish; a crashed run releases the lock after 30 s',
+      });
+      expect(readdirSync(path.join(dir, 'fresh')).filter((name) => name.endsWith('.lock'))).toHaveLength(1);
+      await release();
+      expect(readdirSync(path.join(dir, 'fresh'))).toEqual([]);
+      expect(existsSync(path.join(dir, 'fresh'))).toBe(true);
+    } finally {
+      cleanup();
+    }
   });
 });
 
