@@ -180,6 +180,14 @@ describe('boundary details', () => {
     expect(capped.fingerprints()).toEqual([fingerprint({ id: 'a' }, ['id']), fingerprint({ id: 'b' }, ['id'])]);
   });
 
+  it('a repeated row at the cap forgets nothing (it is remembered already)', () => {
+    const capped = new BoundaryTracker(new Set(), 0, 60_000, 2);
+    capped.setColumns(['id']);
+    for (const id of ['a', 'b', 'b', 'a']) capped.admit({ id });
+    expect(capped.fingerprints()).toEqual([fingerprint({ id: 'a' }, ['id']), fingerprint({ id: 'b' }, ['id'])]);
+    expect(capped.overflowed).toBe(false);
+  });
+
   it('new columns (another file) re-detect the time column', () => {
     const tracker = new BoundaryTracker(new Set(), 0);
     tracker.setColumns(['id', 'time']);

@@ -103,7 +103,8 @@ export class BoundaryTracker {
   admit(row: ExportRow): boolean {
     const print = fingerprint(row, this.columns);
     const time = this.timeColumn === undefined ? undefined : parseRowTime(row[this.timeColumn]);
-    if (time === undefined || time >= this.cursor - this.windowMs) {
+    // A row seen before (identical values) is remembered already: it must not push another out.
+    if ((time === undefined || time >= this.cursor - this.windowMs) && !this.keep.has(print)) {
       if (this.keep.size >= this.max) {
         // Forget the oldest: rows arrive roughly in time order, so the newest matter most.
         this.keep.delete(this.keep.values().next().value as string);
