@@ -85,6 +85,41 @@ describe('batching', () => {
     expect([2, 10].map((l) => resend.covers(l))).toEqual([true, false]);
   });
 
+  it('a batch closes at exactly the batch size; the counter predicts the same number of batches', () => {
+    const sizes: number[][] = [];
+    const batcher = new internals.Batcher(2, 1, (b) => sizes.push([b.seq, b.records.length]));
+    const counter = new internals.BatchCounter(2);
+    for (const line of [2, 3, 4, 5, 6]) {
+      batcher.add(line, record);
+      counter.add();
+    }
+    batcher.flush();
+    batcher.flush(); // nothing left: nothing more is emitted
+    expect(sizes).toEqual([
+      [1, 2],
+      [2, 2],
+      [3, 1],
+    ]);
+    expect(counter.batches).toBe(3);
+    const single = new internals.BatchCounter(1);
+    single.add();
+    single.add();
+    single.boundary();
+    expect(single.batches).toBe(2);
+  });
+
+  it('coverage: empty when nothing is covered; adjacent ranges; reset starts the pass again', () => {
+    const batch = (seq: number, state: string, first: number, last: number) => ({ seq, state, first_line: first, last_line: last }) as JournalBatch;
+    expect(new internals.Coverage([batch(1, 'failed', 2, 9)], false).empty).toBe(true);
+    expect(new internals.Coverage([batch(1, 'sending', 2, 9)], true).empty).toBe(true);
+    const coverage = new internals.Coverage([batch(2, 'accepted', 5, 6), batch(1, 'sending', 2, 4), batch(3, 'uncertain', 9, 9)], false);
+    expect(coverage.empty).toBe(false);
+    expect([2, 4, 5, 6, 7, 8, 9, 10].map((l) => coverage.covers(l))).toEqual([true, true, true, true, false, false, true, false]);
+    // A second pass over the file starts from the top again.
+    coverage.reset();
+    expect(coverage.covers(3)).toBe(true);
+  });
+
   it('reads per-record status in any documented rendering', () => {
     expect(internals.statusOfV2({ status_info: { status: 'failed', message: 'OS not supported' } })).toEqual({ status: 'failed', reason: 'OS not supported' });
     expect(internals.statusOfV2({ statusInfo: { status: 'Success' } })).toEqual({ status: 'success', reason: undefined });
