@@ -1,10 +1,10 @@
-import { linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
-import { openAtomicFile } from '../../src/output/atomic-file.js';
-import { checkDestination, checkDestinations, sqliteCompanions } from '../../src/output/destination.js';
+import { fileError, openAtomicFile, removePendingTempFilesSync } from '../../src/output/atomic-file.js';
+import { checkDestination, checkDestinations, configDirRule, sqliteCompanions } from '../../src/output/destination.js';
 
 let dir: string;
 let config: string;
@@ -17,6 +17,17 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 const check = (given: string, protect: { path: string; what: string }[] = [], force = false) =>
   checkDestination({ flag: '--output', given, force }, { protect, configDir: config });
+
+/** The whole refusal: message, field and hint. */
+async function refused(promise: Promise<unknown>): Promise<{ message: string; field?: string; hint?: string; exitCode: number }> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(UsageError);
+  const { message, field, hint, exitCode } = error as UsageError;
+  return { message, field, hint, exitCode };
+}
 
 async function refusal(promise: Promise<unknown>): Promise<string> {
   const error = await promise.then(
@@ -107,6 +118,147 @@ describe('checkDestination', () => {
   });
 });
 
+describe('checkDestination: what the user is told', () => {
+  it('an empty name, a NUL character, a trailing slash', async () => {
+    expect(await refused(check('  '))).toEqual({ message: '--output is empty', field: 'output', hint: undefined, exitCode: 2 });
+    expect(await refused(check('a\0b.csv'))).toEqual({ message: '--output a\0b.csv: the name holds a NUL character', field: 'output', hint: undefined, exitCode: 2 });
+    expect(await refused(check('out/'))).toEqual({
+      message: '--output out/: names a folder (it ends with a slash); give a file name',
+      field: 'output',
+      hint: 'e.g. out/export.csv',
+      exitCode: 2,
+    });
+    expect(await refused(check('out\\'))).toMatchObject({ message: '--output out\\: names a folder (it ends with a slash); give a file name' });
+  });
+
+  it('the flag is named as given, without its dashes in the field', async () => {
+    const error = await refused(checkDestination({ flag: '--skip-invalid', given: dir }, { protect: [], configDir: config }));
+    expect(error).toEqual({
+      message: `--skip-invalid ${dir}: is a directory`,
+      field: 'skip-invalid',
+      hint: `give a file name, e.g. ${path.join(dir, 'export.csv')}`,
+      exitCode: 2,
+    });
+  });
+
+  it('a protected file, the config directory, a device, a read-only file: each with its reason and hint', async () => {
+    const input = path.join(dir, 'calls.csv');
+    writeFileSync(input, 'x');
+    expect(await refused(check(input, [{ path: input, what: 'the input file' }]))).toEqual({
+      message: `--output ${input}: that is the input file; writing there would destroy it`,
+      field: 'output',
+      hint: 'choose another file name',
+      exitCode: 2,
+    });
+    expect(await refused(check(path.join(config, 'tokens.json')))).toEqual({
+      message: `--output ${path.join(config, 'tokens.json')}: that is inside tcb's own configuration directory (${config}), next to its profiles, tokens, cursors and journals`,
+      field: 'output',
+      hint: 'write the file somewhere else',
+      exitCode: 2,
+    });
+    expect(await refused(check('/dev/null'))).toEqual({
+      message: '--output /dev/null: is not a regular file (a device, FIFO or socket)',
+      field: 'output',
+      hint: 'leave out --output to write to stdout, and redirect that',
+      exitCode: 2,
+    });
+    const readOnly = path.join(dir, 'ro.csv');
+    writeFileSync(readOnly, 'x');
+    chmodSync(readOnly, 0o444);
+    expect(await refused(check(readOnly))).toEqual({
+      message: `--output ${readOnly}: is read-only; it is not replaced without --force`,
+      field: 'output',
+      hint: 'pass --force to replace it, or choose another name',
+      exitCode: 2,
+    });
+  });
+
+  it('a file with any write bit is not read-only; one with none is, whoever runs tcb', async () => {
+    const file = path.join(dir, 'w.csv');
+    writeFileSync(file, 'x');
+    for (const mode of [0o200, 0o020, 0o002, 0o644]) {
+      chmodSync(file, mode);
+      expect((await check(file)).path, mode.toString(8)).toBe(file);
+    }
+    chmodSync(file, 0o555);
+    expect(await refusal(check(file))).toMatch(/is read-only/);
+  });
+
+  it('links: a loop on the way to the file, and one at the file itself, name the problem', async () => {
+    symlinkSync(path.join(dir, 'loop-b'), path.join(dir, 'loop-a'));
+    symlinkSync(path.join(dir, 'loop-a'), path.join(dir, 'loop-b'));
+    for (const given of [path.join(dir, 'loop-a'), path.join(dir, 'loop-a', 'out.csv')]) {
+      expect(await refused(check(given))).toEqual({
+        message: `--output ${given}: too many levels of symbolic links (a loop?)`,
+        field: 'output',
+        hint: undefined,
+        exitCode: 2,
+      });
+    }
+    writeFileSync(path.join(dir, 'plain'), 'x');
+    expect((await refused(check(path.join(dir, 'plain', 'deeper', 'out.csv')))).message).toBe(
+      `--output ${path.join(dir, 'plain', 'deeper', 'out.csv')}: a part of the path is a file, not a folder`,
+    );
+    expect((await refused(check(path.join(dir, `${'x'.repeat(300)}`, 'out.csv')))).message).toMatch(/: the name is too long$/);
+  });
+
+  it('a chain of links is followed to the end, relative links from their own folder', async () => {
+    mkdirSync(path.join(dir, 'real'));
+    mkdirSync(path.join(dir, 'links'));
+    symlinkSync('../real/final.csv', path.join(dir, 'links', 'step2.csv'));
+    symlinkSync(path.join(dir, 'links', 'step2.csv'), path.join(dir, 'step1.csv'));
+    expect(await check(path.join(dir, 'step1.csv'))).toEqual({
+      flag: '--output',
+      given: path.join(dir, 'step1.csv'),
+      path: path.join(dir, 'real', 'final.csv'),
+      missingDirs: [],
+    });
+    // A link to a file in folders that do not exist yet: those folders are listed to create.
+    symlinkSync(path.join(dir, 'here', 'there', 'f.csv'), path.join(dir, 'far.csv'));
+    expect((await check(path.join(dir, 'far.csv'))).missingDirs).toEqual([path.join(dir, 'here'), path.join(dir, 'here', 'there')]);
+  });
+
+  it('a protected file is recognised before it exists, also through a linked folder or a missing one', async () => {
+    symlinkSync(config, path.join(dir, 'cfg-link'));
+    mkdirSync(path.join(dir, 'data'));
+    symlinkSync(path.join(dir, 'data'), path.join(dir, 'data-link'));
+    const store = path.join(dir, 'data-link', 'wh.sqlite');
+    expect(await refusal(check(path.join(dir, 'data', 'wh.sqlite-wal'), sqliteCompanions(store)))).toMatch(/the webhook store's wal file/);
+    const future = path.join(dir, 'later', 'not-yet', 'input.csv');
+    expect(await refusal(check(future, [{ path: future, what: 'the input file' }]))).toMatch(/that is the input file/);
+    // The config directory given through a link is still tcb's own.
+    const viaLink = await refused(checkDestination({ flag: '--output', given: path.join(config, 'x.json') }, { protect: [], configDir: path.join(dir, 'cfg-link') }));
+    expect(viaLink.message).toMatch(/inside tcb's own configuration directory/);
+    // An unrelated existing file is no protected file.
+    writeFileSync(path.join(dir, 'other.csv'), 'x');
+    expect((await check(path.join(dir, 'new.csv'), [{ path: path.join(dir, 'other.csv'), what: 'the input file' }])).path).toBe(path.join(dir, 'new.csv'));
+  });
+
+  it('names the SQLite companions of a store', () => {
+    expect(sqliteCompanions('/d/wh.sqlite')).toEqual([
+      { path: '/d/wh.sqlite', what: 'the webhook store' },
+      { path: '/d/wh.sqlite-wal', what: "the webhook store's wal file" },
+      { path: '/d/wh.sqlite-shm', what: "the webhook store's shm file" },
+      { path: '/d/wh.sqlite-journal', what: "the webhook store's journal file" },
+    ]);
+    expect(sqliteCompanions('/d/s', 'the store')[1]).toEqual({ path: '/d/s-wal', what: "the store's wal file" });
+    expect(configDirRule('cfg')).toEqual({ dir: path.resolve('cfg'), journals: path.resolve('cfg', 'uploads') });
+  });
+
+  it('checkDestinations keeps the places of flags not given, and lets different files through', async () => {
+    const checked = await checkDestinations(
+      [undefined, { flag: '--report', given: path.join(dir, 'r.json') }, undefined, { flag: '--skip-invalid', given: path.join(dir, 's.csv') }],
+      { protect: [], configDir: config },
+    );
+    expect(checked).toEqual([
+      undefined,
+      { flag: '--report', given: path.join(dir, 'r.json'), path: path.join(dir, 'r.json'), missingDirs: [] },
+      undefined,
+      { flag: '--skip-invalid', given: path.join(dir, 's.csv'), path: path.join(dir, 's.csv'), missingDirs: [] },
+    ]);
+  });
+});
+
 describe('atomic files', () => {
   it('create missing folders, and remove them again with the temporary file on abort', async () => {
     const destination = await check(path.join(dir, 'a', 'b', 'out.csv'));
@@ -127,5 +279,83 @@ describe('atomic files', () => {
     expect(message).toMatch(/cannot write .*out\.csv/);
     expect(readdirSync(dir).sort()).toEqual(['config', 'out.csv']);
     expect(readdirSync(path.join(dir, 'out.csv'))).toEqual(['inner']);
+  });
+
+  it('a folder another process created meanwhile is used, and left in place on abort', async () => {
+    const destination = await check(path.join(dir, 'made', 'out.csv'));
+    expect(destination.missingDirs).toEqual([path.join(dir, 'made')]);
+    mkdirSync(path.join(dir, 'made'));
+    const file = await openAtomicFile(destination);
+    await file.abort();
+    expect(readdirSync(path.join(dir, 'made'))).toEqual([]);
+  });
+
+  it('the folders created are removed only while empty', async () => {
+    const destination = await check(path.join(dir, 'x', 'y', 'out.csv'));
+    const file = await openAtomicFile(destination);
+    writeFileSync(path.join(dir, 'x', 'keep.txt'), 'someone else');
+    await file.abort();
+    expect(readdirSync(path.join(dir, 'x'))).toEqual(['keep.txt']);
+  });
+
+  it('a failure to open removes the folders it created so far', async () => {
+    writeFileSync(path.join(dir, 'blocker'), 'x');
+    const target = path.join(dir, 'blocker', 'q', 'out.csv');
+    // Folders to create as checkDestination lists them; the second cannot be made (a file is in the way).
+    const destination = { flag: '--output', given: target, path: target, missingDirs: [path.join(dir, 'p'), path.join(dir, 'blocker', 'q')] };
+    expect((await refused(openAtomicFile(destination))).message).toBe(`cannot write ${target}: a part of the path is not a folder`);
+    expect(readdirSync(dir).sort()).toEqual(['blocker', 'config']);
+  });
+
+  it('a write error (disk full) surfaces at the next write and at commit, naming the file; nothing is left', async () => {
+    const target = path.join(dir, 'full.csv');
+    const file = await openAtomicFile(target);
+    await file.write('some data');
+    file.stream.emit('error', Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+    expect((await refused(file.write('more'))).message).toBe(`cannot write ${target}: the disk is full`);
+    expect((await refused(file.commit())).message).toBe(`cannot write ${target}: the disk is full`);
+    expect(readdirSync(dir)).toEqual(['config']);
+  });
+
+  it('removePendingTempFilesSync (the last moment before exit) removes open temporary files and the folders made for them', async () => {
+    const destination = await check(path.join(dir, 'n1', 'n2', 'out.csv'));
+    const file = await openAtomicFile(destination);
+    await file.write('partial');
+    const kept = path.join(dir, 'k', 'out.csv');
+    const other = await openAtomicFile(await check(kept));
+    writeFileSync(path.join(dir, 'k', 'mine.txt'), 'x');
+    removePendingTempFilesSync();
+    expect(existsSync(path.join(dir, 'n1'))).toBe(false);
+    expect(readdirSync(path.join(dir, 'k'))).toEqual(['mine.txt']);
+    removePendingTempFilesSync();
+    await other.abort();
+  });
+});
+
+describe('fileError: write failures the user can act on', () => {
+  const fail = (code: string) => fileError(Object.assign(new Error(`${code}: failed`), { code }), '/out/x.csv');
+  it.each([
+    ['ENOSPC', 'the disk is full'],
+    ['EDQUOT', 'the disk quota is exceeded'],
+    ['EACCES', 'permission denied'],
+    ['EPERM', 'permission denied'],
+    ['EROFS', 'the file system is read-only'],
+    ['EISDIR', 'it is a directory'],
+    ['ENOTDIR', 'a part of the path is not a folder'],
+    ['ENOENT', 'its folder disappeared'],
+    ['EEXIST', 'a file with the temporary name exists'],
+  ])('%s: exit 2 naming the file', (code, reason) => {
+    const error = fail(code) as UsageError;
+    expect(error).toBeInstanceOf(UsageError);
+    expect(error.message).toBe(`cannot write /out/x.csv: ${reason}`);
+    expect(error.exitCode).toBe(2);
+    expect((error.cause as NodeJS.ErrnoException).code).toBe(code);
+  });
+
+  it('anything else is returned as it was', () => {
+    const other = Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+    expect(fileError(other, '/out/x.csv')).toBe(other);
+    const plain = new Error('boom');
+    expect(fileError(plain, '/out/x.csv')).toBe(plain);
   });
 });
