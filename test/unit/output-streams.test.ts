@@ -75,6 +75,15 @@ describe('stderr lines: who sees what', () => {
     expect(capture('json').output.verbose).toBe(false);
   });
 
+  it('what the user asked to see (--include) is written whatever the terminal, and redacted', () => {
+    redactor.addSecret('included-secret-value');
+    const c = capture('json', { quiet: true });
+    c.output.requested('HTTP/1.1 200 OK\nx-echo: included-secret-value\n');
+    c.output.report('line 3: rejected');
+    expect(c.err()).toBe('HTTP/1.1 200 OK\nx-echo: [REDACTED]\nline 3: rejected\n');
+    expect(c.out()).toBe('');
+  });
+
   it('every stderr line goes through the redactor', () => {
     redactor.addSecret('registered-secret-value');
     const c = capture('json', { verbose: true });
@@ -98,6 +107,16 @@ describe('lists', () => {
     await writer.write([{ id: 'b' }]);
     await writer.end();
     expect(c.out()).toBe('[\n  {\n    "id": "a",\n    "n": {\n      "x": 1\n    }\n  },\n  {\n    "id": "b"\n  }\n]\n');
+  });
+
+  it('json: a long list (written in slices) is still exactly one pretty array', async () => {
+    const c = capture('json');
+    const rows = Array.from({ length: 2_345 }, (_, i) => ({ id: `r${i}`, n: i }));
+    const writer = c.output.listWriter(COLUMNS);
+    await writer.write(rows.slice(0, 1_500));
+    await writer.write(rows.slice(1_500));
+    await writer.end();
+    expect(c.out()).toBe(`${JSON.stringify(rows, null, 2)}\n`);
   });
 
   it('json: nothing at all is []', async () => {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { GroupCommitter } from '../../src/services/webhooks/group-commit.js';
 import { parseStoredEvent } from '../../src/services/webhooks/records.js';
 import { SqliteSink } from '../../src/services/webhooks/sqlite-sink.js';
 import type { EventToStore } from '../../src/services/webhooks/store-types.js';
-import { STORE_APPLICATION_ID, openWebhookStore, type WebhookStore } from '../../src/services/webhooks/store.js';
+import { STORE_APPLICATION_ID, openWebhookStore, sqliteEventReader, type WebhookStore } from '../../src/services/webhooks/store.js';
 import { classifyDelivery } from '../../src/services/webhooks/validate.js';
 import { tempDir } from '../helpers/cli.js';
 
@@ -177,6 +177,199 @@ describe('webhook store (SQLite)', () => {
     bump.pragma('user_version = 3');
     bump.close();
     expect(() => openWebhookStore(newer, { readonly: true })).toThrow(/written by a newer tcb/);
+  });
+});
+
+/** A version-1 store as tcb 1.x wrote it: body as text, no side tables. */
+function versionOneStore(file: string, rows: Array<{ seq: number; body: string }>, deleteAfter = false): void {
+  const db = new Database(file);
+  db.exec(`CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, event_type TEXT NOT NULL, created_at TEXT NOT NULL,
+    created_at_ms INTEGER, received_at_ms INTEGER NOT NULL, last_received_ms INTEGER NOT NULL, deliveries INTEGER NOT NULL DEFAULT 1,
+    body TEXT NOT NULL)`);
+  const insert = db.prepare(
+    'INSERT INTO events (seq, event_id, event_type, created_at, created_at_ms, received_at_ms, last_received_ms, deliveries, body) VALUES (?, ?, ?, ?, ?, 1000, 2000, 3, ?)',
+  );
+  for (const row of rows) {
+    const event = JSON.parse(row.body);
+    insert.run(row.seq, event.event_id, event.event_type, event.created_at, Number(event.created_at) * 1000, row.body);
+  }
+  // The newest event was removed by hand: its seq must not be handed out again.
+  if (deleteAfter) db.prepare('DELETE FROM events WHERE seq = (SELECT MAX(seq) FROM events)').run();
+  db.pragma('user_version = 1');
+  db.close();
+}
+
+describe('webhook store: opening, versions and reading', () => {
+  let dir: string;
+  let cleanup: () => void;
+  beforeEach(() => {
+    ({ dir, cleanup } = tempDir('tcb-webhook-open-'));
+  });
+  afterEach(() => cleanup());
+
+  it('a version-1 store opened read-only is read as it is: bytes as stored, no conflicts, nothing migrated', () => {
+    const file = path.join(dir, 'v1.sqlite');
+    versionOneStore(file, [{ seq: 7, body: NOT_INTERESTED }]);
+    const before = readFileSync(file);
+    const reader = openWebhookStore(file, { readonly: true });
+    try {
+      expect(reader.version).toBe(1);
+      expect(reader.readonly).toBe(true);
+      const [event] = [...reader.events()];
+      expect(event).toMatchObject({ seq: 7, event_type: 'cmb', deliveries: 3, conflicts: 0, unrecognised_reason: null, received_at: '1970-01-01T00:00:01.000Z', last_received_ms: 2000 });
+      expect(Buffer.from(event!.body).toString()).toBe(NOT_INTERESTED);
+      expect(reader.conflicts(event!.event_id)).toEqual([]);
+      expect(reader.checkWritable()).toEqual({ ok: false, reason: 'opened read-only' });
+    } finally {
+      reader.close();
+    }
+    expect(readFileSync(file).equals(before)).toBe(true);
+  });
+
+  it('a version-1 store is migrated when opened for writing: events kept, the sequence continues past removed events', () => {
+    const file = path.join(dir, 'v1.sqlite');
+    versionOneStore(file, [{ seq: 7, body: NOT_INTERESTED }, { seq: 9, body: SIM }], true);
+    const store = openWebhookStore(file);
+    try {
+      expect(store.version).toBe(2);
+      const raw = (store as unknown as { db: Database.Database }).db;
+      expect(raw.pragma('user_version', { simple: true })).toBe(2);
+      expect(raw.pragma('application_id', { simple: true })).toBe(STORE_APPLICATION_ID);
+      expect([...store.events()].map((e) => [e.seq, Buffer.from(e.body).toString()])).toEqual([[7, NOT_INTERESTED]]);
+      expect(store.insertBatch([record(FEEDBACK)], 5000)).toEqual([{ seq: 10, outcome: 'stored', deliveries: 1, conflicts: 0 }]);
+      // The new schema works: a conflicting redelivery of a migrated event is kept aside.
+      const changed = NOT_INTERESTED.replace('"cmb"', '"cmb" ');
+      expect(store.insertBatch([record(changed)], 6000)).toEqual([{ seq: 7, outcome: 'conflict', deliveries: 4, conflicts: 1 }]);
+      expect(store.conflicts(JSON.parse(NOT_INTERESTED).event_id).map((c) => Buffer.from(c.body).toString())).toEqual([changed]);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('a version-1 look-alike missing a column is not taken for a tcb store', () => {
+    const file = path.join(dir, 'almost.sqlite');
+    const db = new Database(file);
+    db.exec('CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id TEXT, body TEXT)');
+    db.pragma('user_version = 1');
+    db.close();
+    expect(() => openWebhookStore(file)).toThrow(`${file} is not a tcb webhook store: it is an SQLite database with other tables (events)`);
+  });
+
+  it('other databases are refused naming what they are; a long table list is cut after five', () => {
+    const many = path.join(dir, 'many.sqlite');
+    const db = new Database(many);
+    for (const name of ['a', 'b', 'c', 'd', 'e', 'f']) db.exec(`CREATE TABLE ${name} (x)`);
+    db.close();
+    const error = (() => {
+      try {
+        openWebhookStore(many);
+      } catch (e) {
+        return e as UsageError;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(UsageError);
+    expect(error).toMatchObject({
+      message: `${many} is not a tcb webhook store: it is an SQLite database with other tables (a, b, c, d, e, …)`,
+      field: '--store',
+      hint: "pass a new file, or the --store file that `tcb webhook listen` created; tcb never changes another application's database",
+    });
+    const versioned = path.join(dir, 'versioned.sqlite');
+    const other = new Database(versioned);
+    other.pragma('user_version = 5');
+    other.close();
+    expect(() => openWebhookStore(versioned)).toThrow(`${versioned} is not a tcb webhook store: it is an SQLite database of another application (user_version 5)`);
+    const five = path.join(dir, 'five.sqlite');
+    const fiveDb = new Database(five);
+    for (const name of ['a', 'b', 'c', 'd', 'e']) fiveDb.exec(`CREATE TABLE ${name} (x)`);
+    fiveDb.close();
+    expect(() => openWebhookStore(five)).toThrow(`${five} is not a tcb webhook store: it is an SQLite database with other tables (a, b, c, d, e)`);
+  });
+
+  it('a newer store is refused for writing too, saying to upgrade', () => {
+    const newer = path.join(dir, 'newer.sqlite');
+    openWebhookStore(newer).close();
+    const bump = new Database(newer);
+    bump.pragma('user_version = 3');
+    bump.close();
+    expect(() => openWebhookStore(newer)).toThrow(
+      new UsageError(`${newer} was written by a newer tcb (store schema 3; this tcb knows up to 2)`, { hint: 'upgrade tcb' }),
+    );
+    // The current version opens fine, read-only or not.
+    const current = path.join(dir, 'current.sqlite');
+    openWebhookStore(current).close();
+    const again = openWebhookStore(current, { readonly: true });
+    expect(again.version).toBe(2);
+    again.close();
+  });
+
+  it('read-only: a missing file, an empty file and a folder are refused naming the --store', () => {
+    const missing = path.join(dir, 'missing.sqlite');
+    expect(() => openWebhookStore(missing, { readonly: true })).toThrow(
+      new UsageError(`no webhook store at ${missing}`, { hint: 'pass the --store file that `tcb webhook listen` writes', field: '--store' }),
+    );
+    expect(existsSync(missing)).toBe(false);
+    const empty = path.join(dir, 'empty.sqlite');
+    writeFileSync(empty, '');
+    expect(() => openWebhookStore(empty, { readonly: true })).toThrow(`${empty} is not a tcb webhook store: it is empty (no events table)`);
+    const folder = path.join(dir, 'folder.sqlite');
+    mkdirSync(folder);
+    expect(() => openWebhookStore(folder, { readonly: true })).toThrow(new UsageError(`${folder} is a directory; --store takes a file`, { field: '--store' }));
+    expect(() => openWebhookStore(folder)).toThrow(new UsageError(`${folder} is a directory; --store takes a file`, { field: '--store' }));
+  });
+
+  it('a store that cannot be created names the path and the reason; an empty file becomes a store', () => {
+    writeFileSync(path.join(dir, 'file'), 'x');
+    const blocked = path.join(dir, 'file', 'events.sqlite');
+    // (mkdir reports the file in the way as EEXIST)
+    expect(() => openWebhookStore(blocked)).toThrow(`cannot create the webhook store ${blocked}: EEXIST`);
+    const empty = path.join(dir, 'empty.sqlite');
+    writeFileSync(empty, '');
+    const store = openWebhookStore(empty);
+    expect(store.file).toBe(empty);
+    expect(store.insertBatch([])).toEqual([]);
+    expect(store.lastSeq()).toBe(0);
+    expect(store.checkWritable()).toEqual({ ok: true });
+    store.close();
+    store.close();
+  });
+
+  it('time filters round outwards to whole milliseconds; limits stop exactly; counts honour afterSeq', () => {
+    const store = openWebhookStore(path.join(dir, 'times.sqlite'));
+    try {
+      const at = (id: string, ms: number): EventToStore => ({ ...cmb(id, 1), created_at_ms: ms });
+      store.insertBatch([at('early', 999_999), at('from', 1_000_000), at('last-in', 1_999_999), at('to', 2_000_000)]);
+      const ids = (filter: Parameters<WebhookStore['events']>[0]) => [...store.events(filter)].map((e) => e.event_id);
+      expect(ids({ fromMs: 1_000_000.5, toMs: 1_999_999.5 })).toEqual(['from', 'last-in']);
+      expect(store.count({ afterSeq: 1 })).toBe(3);
+      expect(store.count({ afterSeq: 1, upToSeq: 3 })).toBe(2);
+      expect(store.count({ type: 'user_feedback' })).toBe(0);
+      expect(ids({ limit: 0 })).toEqual([]);
+      const many = Array.from({ length: 620 }, (_, i) => at(`m${i}`, 3_000_000 + i));
+      store.insertBatch(many);
+      expect(ids({ afterSeq: 4, limit: 600 })).toEqual(many.slice(0, 600).map((e) => e.event_id));
+      expect(ids({ afterSeq: 4, limit: 500 })).toHaveLength(500);
+      expect(store.lastSeq('cmb')).toBe(624);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('the exports read through an async reader on a read-only connection', async () => {
+    const file = path.join(dir, 'reader.sqlite');
+    const writer = openWebhookStore(file);
+    writer.insertBatch([record(HAPPY), record(FEEDBACK)]);
+    writer.close();
+    const reader = sqliteEventReader(file);
+    expect(reader.location).toBe(file);
+    const seen: string[] = [];
+    for await (const event of reader.events({ type: 'user_feedback' })) seen.push(event.event_type ?? '');
+    expect(seen).toEqual(['user_feedback']);
+    expect(await reader.lastSeq('cmb')).toBe(1);
+    expect(await reader.count({})).toBe(2);
+    await reader.close();
+    expect(() => sqliteEventReader(path.join(dir, 'none.sqlite'))).toThrow(/no webhook store at/);
   });
 });
 
