@@ -20,6 +20,15 @@ describe('reformatJson', () => {
     expect(reformatJson('{"a":[1,{"b":2}],"c":{}}', 2)).toBe(JSON.stringify({ a: [1, { b: 2 }], c: {} }, null, 2));
   });
 
+  it('indents exactly like JSON.stringify at any width, whatever whitespace the server sent', () => {
+    const spaced = [...samples, '{\r\n\t"a" :\t[ \n ] ,\n"b":{ \t\r\n}, "c":"ends in a backslash \\\\", "d": [ 1 ,2 ] }'];
+    for (const sample of spaced) {
+      const value = JSON.parse(sample);
+      for (const indent of [1, 2, 4]) expect(reformatJson(sample, indent), `${sample} @${indent}`).toBe(JSON.stringify(value, null, indent));
+      expect(reformatJson(sample, 0)).toBe(JSON.stringify(value));
+    }
+  });
+
   it('keeps every literal as sent: big ids, 1.0, escapes', () => {
     const text = '{ "id": 12345678901234567890, "ratio": 1.0, "s": "\\u00e9\\n \\ud83d\\ude00" }';
     expect(reformatJson(text, 0)).toBe('{"id":12345678901234567890,"ratio":1.0,"s":"\\u00e9\\n \\ud83d\\ude00"}');
@@ -33,5 +42,13 @@ describe('isJsonContentType', () => {
     expect(isJsonContentType('application/vnd.api+json; version=1.0')).toBe(true);
     expect(isJsonContentType('text/csv')).toBe(false);
     expect(isJsonContentType(null)).toBe(false);
+    expect(isJsonContentType(undefined)).toBe(false);
+    expect(isJsonContentType('')).toBe(false);
+    expect(isJsonContentType(' Application/JSON ')).toBe(true);
+    expect(isJsonContentType('text/json')).toBe(true);
+    expect(isJsonContentType('application/problem+json')).toBe(true);
+    expect(isJsonContentType('application/jsonp')).toBe(false);
+    expect(isJsonContentType('application/json-seq')).toBe(false);
+    expect(isJsonContentType('text/plain; note=application/json')).toBe(false);
   });
 });
