@@ -184,6 +184,34 @@ describe('ProfileStore', () => {
     expect(() => new ProfileStore(dir).all()).toThrow(new RegExp(`^${path.join(dir, 'config.json').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not valid JSON`));
   });
 
+  it('a config file without a profiles object holds no profiles; names are looked up as given', async () => {
+    const dir = scratch();
+    const file = path.join(dir, 'config.json');
+    for (const content of ['[]', 'null', '"text"', '{}', '{"profiles":null}', '{"profiles":[{"key_id":"k"}]}', '{"profiles":"x"}']) {
+      writeFileSync(file, content);
+      expect(new ProfileStore(dir).all(), content).toEqual({});
+    }
+    writeFileSync(file, JSON.stringify({ profiles: { default: profile } }));
+    const store = new ProfileStore(dir);
+    expect(store.get('default')).toEqual(profile);
+    for (const name of ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'Default']) expect(store.get(name), name).toBeUndefined();
+    // What all() hands out is a copy: changing it changes nothing stored.
+    delete store.all().default;
+    expect(store.get('default')).toEqual(profile);
+    // A profile named like an Object method is an ordinary profile.
+    await store.set('toString', { ...profile, key_id: 'key-t' });
+    expect(new ProfileStore(dir).get('toString')).toEqual({ ...profile, key_id: 'key-t' });
+    expect(Object.keys(new ProfileStore(dir).all())).toEqual(['default', 'toString']);
+  });
+
+  it('a profile name with dots is one name, not a path', async () => {
+    const dir = scratch();
+    const store = new ProfileStore(dir);
+    await store.set('acme.prod', profile);
+    expect(JSON.parse(readFileSync(store.path, 'utf8'))).toEqual({ profiles: { 'acme.prod': profile } });
+    expect(new ProfileStore(dir).get('acme.prod')).toEqual(profile);
+  });
+
   it('a config folder that cannot be created is a usage error naming the file', async () => {
     const base = scratch();
     writeFileSync(path.join(base, 'file'), 'x');
