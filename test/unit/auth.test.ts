@@ -1,6 +1,6 @@
 // Credential files: the config location errors, private files and folders, profiles and the token
 // cache with its lock.
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { configLocationError, ensurePrivateDir, readJsonFile, unwritableDirReason, writePrivateJson } from '../../src/auth/files.js';
@@ -357,6 +357,20 @@ describe('TokenCache', () => {
     writeFileSync(path.join(base, 'file'), 'x');
     const cache = new TokenCache(path.join(base, 'file', 'cfg'));
     await expect(cache.obtain(KEY, issuer(['t-123456']).issue)).rejects.toThrow(UsageError);
+  });
+
+  it('an old file where the lock folder goes cannot be cleared: a usage error naming the cache, nothing issued', async () => {
+    const dir = scratch();
+    const cache = new TokenCache(dir);
+    const lock = path.join(dir, 'tokens.lock');
+    writeFileSync(lock, 'not a lock folder');
+    const old = new Date(Date.now() - 60 * 60_000);
+    utimesSync(lock, old, old);
+    const { issue, calls } = issuer(['never-issued-1']);
+    await expect(cache.obtain(KEY, issue)).rejects.toThrow(
+      new UsageError(`cannot use ${cache.file} (ENOTDIR)`, { hint: 'set TCB_CONFIG_DIR to a directory this user can write, or fix the permissions' }),
+    );
+    expect(calls).toHaveLength(0);
   });
 
   it('the lock is released when creating the token fails', async () => {
