@@ -352,6 +352,46 @@ describe('TokenCache', () => {
     expect(existsSync(path.join(dir, 'tokens.lock'))).toBe(false);
   });
 
+  it('a token another process wrote is redacted as soon as it is read', async () => {
+    const dir = scratch();
+    writeFileSync(
+      path.join(dir, 'tokens.json'),
+      JSON.stringify({ [KEY]: { token: 'written-elsewhere-9876', created_at: '2026-03-01T12:00:00Z', obtained_at: '2026-03-01T12:00:00Z' } }),
+    );
+    expect(redactor.redact('t written-elsewhere-9876')).toBe('t written-elsewhere-9876');
+    expect((await new TokenCache(dir).read(KEY))?.token).toBe('written-elsewhere-9876');
+    expect(redactor.redact('t written-elsewhere-9876')).toBe('t [REDACTED]');
+  });
+
+  it('a fresh cached token is used without waiting for a lock another process holds', async () => {
+    const dir = scratch();
+    const holder = new TokenCache(dir);
+    await holder.store(KEY, { token: 'fresh-cached-4321', created_at: new Date().toISOString() });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held!: () => void;
+    const holding = new Promise<void>((resolve) => (held = resolve));
+    const busy = holder.withLock(async () => {
+      held();
+      await gate;
+    });
+    await holding;
+    let waited = false;
+    // Were it to wait for the lock, the wait would free the holder (so the test ends) and be noticed.
+    const reader = new TokenCache(dir, {
+      debug: () => {
+        waited = true;
+        release();
+      },
+    });
+    const { issue, calls } = issuer(['not-needed-1']);
+    expect(await reader.obtain(KEY, issue)).toEqual({ token: 'fresh-cached-4321', created: false });
+    expect(waited).toBe(false);
+    expect(calls).toHaveLength(0);
+    release();
+    await busy;
+  });
+
   it('a cache folder that cannot be used is a usage error naming the file', async () => {
     const base = scratch();
     writeFileSync(path.join(base, 'file'), 'x');
