@@ -317,6 +317,23 @@ describe('atomic files', () => {
     expect(readdirSync(dir)).toEqual(['config']);
   });
 
+  it('a write larger than the stream buffer arrives whole', async () => {
+    const target = path.join(dir, 'big.csv');
+    const file = await openAtomicFile(target);
+    const line = `${'x'.repeat(99)}\n`;
+    await file.write(line.repeat(5_000));
+    await file.write('end\n');
+    await file.commit();
+    expect(readFileSync(target, 'utf8')).toBe(`${line.repeat(5_000)}end\n`);
+  });
+
+  it('a folder that cannot be made for another reason keeps its own error (not "a file in the way")', async () => {
+    const target = path.join(dir, 'n'.repeat(300), 'out.csv');
+    const error = await openAtomicFile(target).catch((e: unknown) => e);
+    expect((error as NodeJS.ErrnoException).code).toBe('ENAMETOOLONG');
+    expect(readdirSync(dir)).toEqual(['config']);
+  });
+
   it('removePendingTempFilesSync (the last moment before exit) removes open temporary files and the folders made for them', async () => {
     const destination = await check(path.join(dir, 'n1', 'n2', 'out.csv'));
     const file = await openAtomicFile(destination);

@@ -70,6 +70,7 @@ describe('journal replay', () => {
     expect(covered).toEqual([1, 2, 3]);
     expect(journal.batches.filter((b) => isCovered(b.state, true)).map((b) => b.seq)).toEqual([1]);
     expect(effectiveState('sending')).toBe('uncertain');
+    for (const state of ['accepted', 'uncertain', 'rejected', 'failed', 'abandoned'] as const) expect(effectiveState(state)).toBe(state);
   });
 
   it('rejects a damaged line in the middle and a file that is not a journal', () => {
@@ -123,6 +124,13 @@ describe('journal replay', () => {
     expect((await journalForFile(dir, csv, target))?.header.sha256).toBe(sha);
     expect((await journalForFile(dir, csv))?.header.file).toBe(csv);
     expect(await journalForFile(dir, csv, { ...target, clientAccountId: 'other' })).toBeUndefined();
+    // Without a target: the journal of this content, even when another upload's journal is newer.
+    const other = await JournalWriter.open(journalPath(dir, 'f'.repeat(64), target.baseUrl, target.clientAccountId), header('f'.repeat(64), '/data/other.csv'));
+    other.close();
+    utimesSync(other.path, new Date(Date.now() + 60_000), new Date(Date.now() + 60_000));
+    expect((await journalForFile(dir, csv))?.header.sha256).toBe(sha);
+    writeFileSync(csv, 'a,b\n1,3\n');
+    expect(await journalForFile(dir, csv)).toBeUndefined();
   });
 
   it('names line ranges as people read them', () => {
@@ -148,7 +156,7 @@ describe('journal replay', () => {
     expect(ended).toMatchObject({ runs: 2, ended: true, batches: [], path: '(journal)' });
     expect(ended.header.sha256).toBe('first');
     expect(parseJournal([JSON.stringify(header('a')), run(1), end(1), run(2)].join('\n')).ended).toBe(false);
-    expect(parseJournal(JSON.stringify(header('a'))).runs).toBe(0);
+    expect(parseJournal(JSON.stringify(header('a')))).toMatchObject({ runs: 0, ended: false });
     // Batches come back in seq order whatever order they were written in.
     const order = parseJournal([JSON.stringify(header('a')), batch(3, 'accepted', 9, 9), batch(1, 'accepted', 2, 3), batch(2, 'failed', 4, 8)].join('\n'));
     expect(order.batches.map((b) => b.seq)).toEqual([1, 2, 3]);

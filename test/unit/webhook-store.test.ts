@@ -356,6 +356,36 @@ describe('webhook store: opening, versions and reading', () => {
     }
   });
 
+  it('the file says which events are unrecognised (a documented column other tools read)', () => {
+    const file = path.join(dir, 'flags.sqlite');
+    const store = openWebhookStore(file);
+    store.insertBatch([record(HAPPY), cmb('odd-type', 1, { event_type: 'call_log' })]);
+    store.close();
+    const raw = new Database(file, { readonly: true });
+    try {
+      const rows = raw.prepare('SELECT event_id, unrecognised, unrecognised_reason IS NULL AS documented FROM events ORDER BY seq').all();
+      expect(rows).toEqual([
+        { event_id: JSON.parse(HAPPY).event_id, unrecognised: 0, documented: 1 },
+        { event_id: 'odd-type', unrecognised: 1, documented: 0 },
+      ]);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('close() leaves the store as one file: no -wal or -shm beside it', () => {
+    const file = path.join(dir, 'closed.sqlite');
+    const store = openWebhookStore(file);
+    store.insertBatch([record(HAPPY)]);
+    expect(existsSync(`${file}-wal`)).toBe(true);
+    store.close();
+    expect(existsSync(`${file}-wal`)).toBe(false);
+    expect(existsSync(`${file}-shm`)).toBe(false);
+    const reader = openWebhookStore(file, { readonly: true });
+    expect(reader.count()).toBe(1);
+    reader.close();
+  });
+
   it('the exports read through an async reader on a read-only connection', async () => {
     const file = path.join(dir, 'reader.sqlite');
     const writer = openWebhookStore(file);
