@@ -503,6 +503,24 @@ describe('CachedTokenSource', () => {
       vi.useRealTimers();
     }
   });
+
+  it('when the cache already holds another token than the one given, also looks again a minute later', async () => {
+    const start = Date.parse('2026-03-01T12:00:00Z');
+    vi.useFakeTimers({ toFake: ['Date'], now: start });
+    try {
+      let handed = 0;
+      const cache = {
+        obtain: async () => ({ token: `given-${(handed += 1)}`, created: true }),
+        read: async () => ({ token: 'someone-elses', created_at: new Date(start).toISOString(), obtained_at: new Date(start).toISOString() }),
+      } as unknown as TokenCache;
+      const source = new CachedTokenSource(cache, KEY, async () => ({ token: 'unused', created_at: '' }));
+      expect(await source.current()).toBe('given-1');
+      vi.setSystemTime(start + 60_000);
+      expect(await source.current()).toBe('given-2');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
 
 describe('RunTokenSource (no usable cache folder)', () => {

@@ -245,6 +245,13 @@ describe('checkDestination: what the user is told', () => {
     expect(configDirRule('cfg')).toEqual({ dir: path.resolve('cfg'), journals: path.resolve('cfg', 'uploads') });
   });
 
+  it("checkDestinations still protects the run's own files", async () => {
+    const input = path.join(dir, 'calls.csv');
+    writeFileSync(input, 'x');
+    const message = await refusal(checkDestinations([{ flag: '--report', given: input }], { protect: [{ path: input, what: 'the input file' }], configDir: config }));
+    expect(message).toBe(`--report ${input}: that is the input file; writing there would destroy it`);
+  });
+
   it('checkDestinations keeps the places of flags not given, and lets different files through', async () => {
     const checked = await checkDestinations(
       [undefined, { flag: '--report', given: path.join(dir, 'r.json') }, undefined, { flag: '--skip-invalid', given: path.join(dir, 's.csv') }],

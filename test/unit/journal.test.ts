@@ -173,6 +173,9 @@ describe('journal replay', () => {
       new UsageError('/j.jsonl is not a tcb upload journal (version 1)'),
     );
     expect(() => parseJournal('', '/j.jsonl')).toThrow(new UsageError('/j.jsonl is not a tcb upload journal (version 1)'));
+    expect(() => parseJournal('\n \n\n', '/j.jsonl')).toThrow(new UsageError('/j.jsonl is not a tcb upload journal (version 1)'));
+    // A torn entry followed by lines of spaces is still the last entry.
+    expect(parseJournal([JSON.stringify(header('a')), batch(1, 'accepted', 2, 3), '{"type":"ba', '   ', '\t'].join('\n')).batches).toHaveLength(1);
   });
 
   it('readJournal: a missing journal says so; a folder is a usage error naming it', () => {

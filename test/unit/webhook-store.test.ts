@@ -247,6 +247,39 @@ describe('webhook store: opening, versions and reading', () => {
     }
   });
 
+  it('an empty version-1 store migrates too', () => {
+    const file = path.join(dir, 'v1-empty.sqlite');
+    versionOneStore(file, []);
+    const store = openWebhookStore(file);
+    try {
+      expect(store.version).toBe(2);
+      expect(store.insertBatch([record(HAPPY)])).toEqual([{ seq: 1, outcome: 'stored', deliveries: 1, conflicts: 0 }]);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('a version-1 table under another user_version is not taken for a tcb store, and is left untouched', () => {
+    const file = path.join(dir, 'v7.sqlite');
+    versionOneStore(file, [{ seq: 1, body: HAPPY }]);
+    const db = new Database(file);
+    db.pragma('user_version = 7');
+    db.close();
+    const before = readFileSync(file);
+    expect(() => openWebhookStore(file)).toThrow(`${file} is not a tcb webhook store: it is an SQLite database with other tables (events, sqlite_sequence)`);
+    expect(readFileSync(file).equals(before)).toBe(true);
+  });
+
+  it('checkWritable reports why nothing can be stored', () => {
+    const store = openWebhookStore(path.join(dir, 'health.sqlite'));
+    try {
+      (store as unknown as { db: Database.Database }).db.exec('DROP TABLE health');
+      expect(store.checkWritable()).toEqual({ ok: false, reason: 'no such table: health' });
+    } finally {
+      store.close();
+    }
+  });
+
   it('a version-1 look-alike missing a column is not taken for a tcb store', () => {
     const file = path.join(dir, 'almost.sqlite');
     const db = new Database(file);
@@ -323,7 +356,7 @@ describe('webhook store: opening, versions and reading', () => {
     writeFileSync(path.join(dir, 'file'), 'x');
     const blocked = path.join(dir, 'file', 'events.sqlite');
     // (mkdir reports the file in the way as EEXIST)
-    expect(() => openWebhookStore(blocked)).toThrow(`cannot create the webhook store ${blocked}: EEXIST`);
+    expect(() => openWebhookStore(blocked)).toThrow(new UsageError(`cannot create the webhook store ${blocked}: EEXIST`, { field: '--store' }));
     const empty = path.join(dir, 'empty.sqlite');
     writeFileSync(empty, '');
     const store = openWebhookStore(empty);
