@@ -22,6 +22,7 @@ export const MUTATION_TESTS = [
   'numbers',
   'output',
   'output-streams',
+  'profiles',
   'push',
   'rate-limiter',
   'redact',
