@@ -204,6 +204,13 @@ describe('ProfileStore', () => {
     expect(Object.keys(new ProfileStore(dir).all())).toEqual(['default', 'toString']);
   });
 
+  it('a profile entry that is not an object: exit 2 naming the file and the profile, with the fix', () => {
+    const dir = scratch();
+    const file = path.join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ profiles: { default: profile, work: 'oops' } }));
+    expect(() => new ProfileStore(dir).all()).toThrow(new UsageError(`${file} is damaged: profile "work" is not an object`, { hint: `fix or remove ${file}` }));
+  });
+
   it('a profile name with dots is one name, not a path', async () => {
     const dir = scratch();
     const store = new ProfileStore(dir);
