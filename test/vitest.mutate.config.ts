@@ -8,6 +8,7 @@ import base from './vitest.config.js';
 
 export const MUTATION_TESTS = [
   'api-client',
+  'api-endpoints',
   'auth',
   'batch-status',
   'csv',
@@ -30,6 +31,7 @@ export const MUTATION_TESTS = [
   'tools-api',
   'upload',
   'upload-client-hook',
+  'webhook-sender',
   'webhook-store',
 ];
 

@@ -151,3 +151,100 @@ describe('every documented error example maps to its error class and exit code',
     expect(error.exitCode).toBe(5);
   });
 });
+
+describe('readErrorBody: the shapes an error body comes in', () => {
+  it('text: trimmed, at most 500 characters, nothing when blank', () => {
+    expect(readErrorBody('  Bad gateway \n')).toEqual({ message: 'Bad gateway' });
+    expect(readErrorBody(`  ${'x'.repeat(600)}`)).toEqual({ message: 'x'.repeat(500) });
+    expect(readErrorBody('   ')).toEqual({ message: undefined });
+  });
+
+  it('nothing to read in null, numbers or arrays', () => {
+    expect(readErrorBody(null)).toEqual({});
+    expect(readErrorBody(undefined)).toEqual({});
+    expect(readErrorBody(42)).toEqual({});
+    expect(readErrorBody([{ message: 'in an array' }])).toEqual({});
+  });
+
+  it('status_info keeps the slug beside it; empty strings count as absent', () => {
+    expect(readErrorBody({ slug: 'invalid-input', status_info: { status: 'error', message: 'bad', field: '' } })).toEqual({
+      message: 'bad',
+      field: undefined,
+      slug: 'invalid-input',
+    });
+    // A status_info that is not an object is not the envelope.
+    expect(readErrorBody({ status_info: 'error', message: 'flat' })).toEqual({ message: 'flat', slug: undefined, field: undefined });
+  });
+
+  it('{error: {...}} is read inside; {error: "text"} and {detail: "text"} are the message', () => {
+    expect(readErrorBody({ error: { message: 'inner', slug: 's', field: 'f' } })).toEqual({ message: 'inner', slug: 's', field: 'f' });
+    expect(readErrorBody({ error: 'not_found' })).toEqual({ message: 'not_found', slug: undefined, field: undefined });
+    expect(readErrorBody({ detail: 'Not Found' })).toEqual({ message: 'Not Found', slug: undefined, field: undefined });
+    expect(readErrorBody({ message: 'first', error: 'second', detail: 'third' }).message).toBe('first');
+    expect(readErrorBody({ message: '', error: 'second', detail: 'third' }).message).toBe('second');
+    expect(readErrorBody({ message: 7, detail: 'third' }).message).toBe('third');
+  });
+
+  it('batch ids: after "BatchID:" in any case, only id characters', () => {
+    expect(batchIdFromMessage('Records Uploaded Successfully. batchid:abc-123.')).toBe('abc-123');
+    expect(batchIdFromMessage('no id here')).toBeUndefined();
+    expect(batchIdFromMessage(undefined)).toBeUndefined();
+    expect(batchIdFromMessage('')).toBeUndefined();
+  });
+});
+
+describe('mapHttpError: status by status', () => {
+  const map = (status: number, body: unknown, endpoint = 'labels-get', retryAfterMs?: number) =>
+    mapHttpError({ status, body, method: 'GET', url: 'http://x', endpoint, retryAfterMs });
+
+  it('a body without a message says the status', () => {
+    expect(map(404, {}).message).toBe('the API rejected the request: HTTP 404');
+    expect(map(503, undefined).message).toBe('the API is unavailable (HTTP 503): HTTP 503');
+  });
+
+  it('408 is a timeout, 429 rate limiting, 5xx a server error: all exit 5', () => {
+    expect(map(408, { message: 'slow' })).toMatchObject({ code: 'timeout', exitCode: 5, message: 'the API is unavailable (HTTP 408): slow', httpStatus: 408 });
+    expect(map(429, { message: 'slow down' })).toMatchObject({ code: 'rate_limited', exitCode: 5, hint: 'the request was retried; try again later' });
+    expect(map(500, {})).toMatchObject({ code: 'server_error', exitCode: 5 });
+    expect(map(599, {})).toMatchObject({ code: 'server_error', exitCode: 5 });
+    expect(map(499, {})).toMatchObject({ code: 'api_error', exitCode: 4 });
+  });
+
+  it('a 401 from an API call asks to log in again', () => {
+    const error = map(401, { message: 'expired' });
+    expect(error).toBeInstanceOf(AuthError);
+    expect(error).toMatchObject({ code: 'unauthorized', exitCode: 3, hint: 'the token was refused; run `tcb auth login` again or check the credentials' });
+  });
+
+  it('token quota without a Retry-After: the 30-minute window, no details', () => {
+    const error = map(429, { message: 'rate limit exceeded' }, 'token-create');
+    expect(error).toBeInstanceOf(AuthError);
+    expect(error.message).toBe('token quota reached: the API allows 10 tokens per 30 minutes (rate limit exceeded)');
+    expect(error.hint).toBe('retry within 30 minutes; tcb caches tokens, so check for other clients using this key');
+    expect(error.details).toBeUndefined();
+  });
+
+  it('token quota with a Retry-After: the wait rounded up, and when', () => {
+    const before = Date.now();
+    const error = map(429, { message: 'rate limit exceeded' }, 'token-create', 1500);
+    expect(error).toMatchObject({ code: 'token_quota_exceeded', exitCode: 3, httpStatus: 429, details: { retry_after_seconds: 2 } });
+    const match = /^retry in 2 s \(after (.+)\); tcb caches tokens, so check for other clients using this key$/.exec(error.hint!);
+    expect(match).not.toBeNull();
+    const at = Date.parse(match![1]!);
+    expect(at).toBeGreaterThanOrEqual(before + 1000);
+    expect(at).toBeLessThanOrEqual(Date.now() + 2000);
+    expect(map(429, {}, 'token-create', 0).hint).toMatch(/^retry in 0 s \(after /);
+  });
+
+  it.each(['authorization-error', 'forbidden-error', 'unauthorized', 'forbidden'])('a 4xx with slug %s is an authentication failure (exit 3)', (slug) => {
+    const error = map(400, { slug, message: 'no access' });
+    expect(error).toBeInstanceOf(AuthError);
+    expect(error).toMatchObject({ message: 'not authorised: no access', code: 'unauthorized', slug, exitCode: 3 });
+  });
+
+  it('other 4xx are the API rejecting the request (exit 4), naming the field when there is one', () => {
+    const error = map(422, { slug: 'invalid-input', field: 'phone_numbers', message: 'too many' });
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ message: 'the API rejected the request (field phone_numbers): too many', slug: 'invalid-input', field: 'phone_numbers', httpStatus: 422 });
+  });
+});

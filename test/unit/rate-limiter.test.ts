@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RateLimiter, RateLimiterRegistry, parseRateLimit, type Clock } from '../../src/api/rate-limiter.js';
+import { DOCUMENTED_RATE_LIMITS, RateLimiter, RateLimiterRegistry, parseRateLimit, type Clock } from '../../src/api/rate-limiter.js';
 
 /** A fake clock: sleep advances time instantly, so the test measures scheduling, not wall time. */
 function fakeClock(): Clock & { sent: number[] } {
@@ -137,5 +137,116 @@ describe('RateLimiter', () => {
     expect(registry.get('cp-batch-v2', 't2')).not.toBe(a);
     registry.setLimit('cp-batch-v2', { limit: 600, windowMs: 60_000 });
     expect(registry.get('cp-batch-v2', 't1')!.rate.limit).toBe(600);
+  });
+});
+
+describe('--rate-limit spellings', () => {
+  it.each([
+    ['100/ms', 100, 1],
+    ['5/sec', 5, 1000],
+    ['5/second', 5, 1000],
+    ['5/seconds', 5, 1000],
+    ['5 / 2 s', 5, 2000],
+    ['30/m', 30, 60_000],
+    ['30/minute', 30, 60_000],
+    ['30/mins', 30, 60_000],
+    ['1000/h', 1000, 3_600_000],
+    ['1000/hour', 1000, 3_600_000],
+    ['1000/HOURS', 1000, 3_600_000],
+    ['2.5/s', 2.5, 1000],
+    ['10/0.5s', 10, 500],
+    [' 60 ', 60, 60_000],
+  ])('%j → %d per %d ms', (input, limit, windowMs) => {
+    expect(parseRateLimit(input)).toEqual({ limit, windowMs });
+  });
+
+  it('says what is wrong, quoting the input', () => {
+    expect(() => parseRateLimit('fast')).toThrow(new RangeError('"fast" is not a rate limit; use N/min or N/s, e.g. 60/min'));
+    expect(() => parseRateLimit('60/day')).toThrow(new RangeError('"60/day" is not a rate limit; use N/min or N/s, e.g. 60/min'));
+    expect(() => parseRateLimit('x60/min')).toThrow(/is not a rate limit; use/);
+    expect(() => parseRateLimit('60/minx')).toThrow(/is not a rate limit; use/);
+    expect(() => parseRateLimit('-1/s')).toThrow(/is not a rate limit; use/);
+    expect(() => parseRateLimit('0/min')).toThrow(new RangeError('"0/min" is not a rate limit: it must be positive'));
+    expect(() => parseRateLimit('10/0s')).toThrow(new RangeError('"10/0s" is not a rate limit: it must be positive'));
+  });
+
+  it('the documented limits of the call-personalisation endpoints', () => {
+    expect(DOCUMENTED_RATE_LIMITS).toEqual({
+      'cp-batch-v2': { limit: 60, windowMs: 60_000 },
+      'cp-realtime-v2': { limit: 100, windowMs: 1000 },
+      'cp-realtime-v1': { limit: 100, windowMs: 1000 },
+      'cp-bulk-v1': { limit: 10, windowMs: 1000 },
+    });
+  });
+});
+
+describe('RateLimiter spacing', () => {
+  it('spaces requests by window/limit widened by the 1 % margin, starting at once', async () => {
+    const clock = fakeClock();
+    const limiter = new RateLimiter({ limit: 100, windowMs: 1000 }, clock);
+    expect(limiter.currentIntervalMs).toBeCloseTo(10.1, 9);
+    const times: number[] = [];
+    for (let i = 0; i < 4; i += 1) {
+      await limiter.acquire();
+      times.push(clock.now());
+    }
+    expect(times[0]).toBe(0);
+    expect(times.map((t) => Number(t.toFixed(6)))).toEqual([0, 10.1, 20.2, 30.3]);
+  });
+
+  it('a caller after a quiet spell leaves at once and the spacing restarts from it', async () => {
+    const clock = fakeClock();
+    const limiter = new RateLimiter({ limit: 1, windowMs: 1000 }, clock, 0);
+    await limiter.acquire();
+    await clock.sleep(5000);
+    await limiter.acquire();
+    expect(clock.now()).toBe(5000);
+    await limiter.acquire();
+    expect(clock.now()).toBe(6000);
+  });
+
+  it('each 429 slows by a quarter, never below an eighth of the configured rate; without Retry-After it pauses one interval', async () => {
+    const clock = fakeClock();
+    const limiter = new RateLimiter({ limit: 10, windowMs: 1000 }, clock, 0);
+    limiter.penalize();
+    expect(limiter.currentIntervalMs).toBe(125);
+    await limiter.acquire();
+    expect(clock.now()).toBe(125);
+    limiter.penalize();
+    expect(limiter.currentIntervalMs).toBe(156.25);
+    for (let i = 0; i < 20; i += 1) limiter.penalize(0);
+    expect(limiter.currentIntervalMs).toBe(800);
+  });
+
+  it('a shorter Retry-After never shortens a pause already in force', async () => {
+    const clock = fakeClock();
+    const limiter = new RateLimiter({ limit: 10, windowMs: 1000 }, clock, 0);
+    limiter.penalize(3000);
+    limiter.penalize(500);
+    await limiter.acquire();
+    expect(clock.now()).toBe(3000);
+  });
+
+  it('successes creep back 2 % at a time and stop at the configured rate', () => {
+    const limiter = new RateLimiter({ limit: 10, windowMs: 1000 }, fakeClock(), 0);
+    limiter.reward();
+    expect(limiter.currentIntervalMs).toBe(100);
+    limiter.penalize(0);
+    limiter.reward();
+    expect(limiter.currentIntervalMs).toBe(122.5);
+    for (let i = 0; i < 20; i += 1) limiter.reward();
+    expect(limiter.currentIntervalMs).toBe(100);
+  });
+
+  it('a new limit replaces the limiters of that endpoint only', () => {
+    const registry = new RateLimiterRegistry({ 'cp-batch-v2': { limit: 60, windowMs: 60_000 }, 'cp-bulk-v1': { limit: 10, windowMs: 1000 } });
+    const batch = registry.get('cp-batch-v2', 't1');
+    const bulk = registry.get('cp-bulk-v1', 't1');
+    registry.setLimit('cp-bulk-v1', { limit: 5, windowMs: 1000 });
+    expect(registry.get('cp-batch-v2', 't1')).toBe(batch);
+    expect(registry.get('cp-bulk-v1', 't1')).not.toBe(bulk);
+    expect(registry.get('cp-bulk-v1', 't1')!.rate).toEqual({ limit: 5, windowMs: 1000 });
+    registry.setLimit('raw', { limit: 1, windowMs: 1000 });
+    expect(registry.get('raw', 't1')!.rate.limit).toBe(1);
   });
 });

@@ -26,6 +26,16 @@ describe('endpointIdFor', () => {
     expect(endpointIdFor('GET', '/clients/x/labels/extra')).toBe(UNKNOWN_ENDPOINT);
     expect(endpointIdFor('DELETE', '/clients/x/labels')).toBe(UNKNOWN_ENDPOINT);
   });
+
+  it('a parameter is one whole path segment, and the path must match from its start', () => {
+    expect(UNKNOWN_ENDPOINT).toBe('raw');
+    expect(endpointIdFor('GET', '/clients/a/b/labels')).toBe(UNKNOWN_ENDPOINT);
+    expect(endpointIdFor('GET', '/clients//labels')).toBe(UNKNOWN_ENDPOINT);
+    expect(endpointIdFor('GET', '/proxy/clients/x/labels')).toBe(UNKNOWN_ENDPOINT);
+    expect(endpointIdFor('GET', '/clients/x/labels//')).toBe(UNKNOWN_ENDPOINT);
+    expect(endpointIdFor('POST', '/clients/x/token')).toBe('token-create');
+    expect(endpointIdFor('GET', '/clients/x/openapi/feedback_stack/s-1/export_report')).toBe('user-feedback-logs-v1');
+  });
 });
 
 describe('tcb api paths', () => {
