@@ -5,6 +5,7 @@ import {
   fieldFromV1Message,
   getBatchStatusV1,
   getBatchStatusV2,
+  outcomeUnknown,
   postBatchV2,
   postBulkV1,
   postRealtimeV1,
@@ -111,6 +112,150 @@ describe('api/call-reasons', () => {
       `/clients/${ACCOUNT}/dynamic_call_records`,
     ]);
     expect(specs.every((s) => s.query?.batchId === 'B')).toBe(true);
+  });
+});
+
+describe('api/call-reasons, answer by answer', () => {
+  const V1 = { caller: '911234567898', receiver: '919234567898', starts_at: 1, ends_at: 2 };
+  const rejected = async (promise: Promise<unknown>): Promise<ApiError> =>
+    promise.then(
+      () => {
+        throw new Error('expected a rejection');
+      },
+      (e: unknown) => e as ApiError,
+    );
+
+  it('readStatusInfo: the whole status_info is kept; without a string status there is none', () => {
+    expect(readStatusInfo({ status_info: { status: 'error', message: 'bad', field: 'ends_at', code: 7 } })).toEqual({ status: 'error', message: 'bad', field: 'ends_at', code: 7 });
+    expect(readStatusInfo({ status_info: { message: 'no status' } })).toBeUndefined();
+    expect(readStatusInfo({ status_info: 'success', status: 'success' })).toEqual({ status: 'success', status_info: 'success' });
+    expect(readStatusInfo({ status: 1 })).toBeUndefined();
+    expect(readStatusInfo(['success'])).toBeUndefined();
+    expect(readStatusInfo(null)).toBeUndefined();
+  });
+
+  it('postRealtimeV2: success in any of its spellings; no status at all is success; the body comes back as it was', async () => {
+    for (const status of ['success', 'SUCCEEDED', 'Ok']) {
+      const { client } = fakeClient(() => ({ status: 200, body: { status_info: { status } } }));
+      expect(await postRealtimeV2(client, ACCOUNT, RECORD)).toEqual({ status_info: { status }, body: { status_info: { status } } });
+    }
+    const empty = fakeClient(() => ({ status: 204, body: undefined }));
+    expect(await postRealtimeV2(empty.client, ACCOUNT, RECORD)).toEqual({ status_info: { status: 'success' }, body: { status_info: { status: 'success' } } });
+    const signal = new AbortController().signal;
+    await postRealtimeV2(empty.client, ACCOUNT, RECORD, { signal });
+    expect(empty.specs[1]!.signal).toBe(signal);
+  });
+
+  it('postRealtimeV2: a 2xx that says error is a rejection (exit 4) naming the field', async () => {
+    const flat = fakeClient(() => ({ status: 200, body: { status: 'error', field: 'caller_number', message: 'bad number' } }));
+    const error = await rejected(postRealtimeV2(flat.client, ACCOUNT, RECORD));
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ message: 'the API rejected the request (field caller_number): bad number', field: 'caller_number', httpStatus: 200 });
+    expect(error.details).toBeUndefined();
+    const bare = fakeClient(() => ({ status: 202, body: { status_info: { status: 'failed' } } }));
+    expect(await rejected(postRealtimeV2(bare.client, ACCOUNT, RECORD))).toMatchObject({ message: 'the API rejected the request: status "failed"', httpStatus: 202 });
+  });
+
+  it('postBatchV2: batchId in camelCase too; an error status_info is a rejection; no id is "accepted without id", never a success', async () => {
+    const camel = fakeClient(() => ({ status: 200, body: { batchId: 'b-2' } }));
+    const signal = new AbortController().signal;
+    expect(await postBatchV2(camel.client, ACCOUNT, [RECORD], { signal })).toEqual({ batch_id: 'b-2' });
+    expect(camel.specs[0]).toMatchObject({ method: 'POST', signal });
+
+    const failed = fakeClient(() => ({ status: 200, body: { status_info: { status: 'error', field: 'call_records[3].ends_at', message: 'too late' } } }));
+    expect(await rejected(postBatchV2(failed.client, ACCOUNT, [RECORD]))).toMatchObject({
+      message: 'the API rejected the request (field call_records[3].ends_at): too late',
+      field: 'call_records[3].ends_at',
+    });
+    const noMessage = fakeClient(() => ({ status: 200, body: { status: 'failure' } }));
+    expect((await rejected(postBatchV2(noMessage.client, ACCOUNT, [RECORD]))).message).toBe('the API rejected the request: status "failure"');
+
+    for (const body of [{ batch_id: '' }, { status_info: { status: 'success' } }, 'accepted']) {
+      const { client } = fakeClient(() => ({ status: 202, body }));
+      const error = await rejected(postBatchV2(client, ACCOUNT, [RECORD]));
+      expect(error).toBeInstanceOf(ApiError);
+      expect(error).toMatchObject({
+        message: 'the API accepted the batch but its answer carried no batch_id',
+        httpStatus: 202,
+        details: { outcome: 'accepted-without-id', body },
+      });
+    }
+  });
+
+  it('getBatchStatusV2: asks with a JSON content type; reads a bare array, a missing data list, or nothing', async () => {
+    const bare = fakeClient(() => ({ status: 200, body: [{ id: 'r1' }] }));
+    expect(await getBatchStatusV2(bare.client, ACCOUNT, 'B')).toEqual({ batch_id: 'B', data: [{ id: 'r1' }] });
+    expect(bare.specs[0]).toMatchObject({ endpoint: 'cp-batch-v2-status', method: 'GET', headers: { 'Content-Type': 'application/json' } });
+    const noData = fakeClient(() => ({ status: 200, body: { batch_id: 'B', data: 'pending' } }));
+    expect(await getBatchStatusV2(noData.client, ACCOUNT, 'B')).toEqual({ batch_id: 'B', data: [] });
+    const nothing = fakeClient(() => ({ status: 200, body: undefined }));
+    expect(await getBatchStatusV2(nothing.client, ACCOUNT, 'B')).toEqual({ data: [] });
+  });
+
+  it('getBatchStatusV1: a bare array, a data list, or no records', async () => {
+    const wrapped = fakeClient(() => ({ status: 200, body: { data: [{ id: 'r1' }] } }));
+    expect(await getBatchStatusV1(wrapped.client, ACCOUNT, 'B')).toEqual([{ id: 'r1' }]);
+    expect(wrapped.specs[0]).toMatchObject({ endpoint: 'cp-batch-status-v1', method: 'GET', query: { batchId: 'B' } });
+    for (const body of [{ data: 'none' }, undefined, 'text']) {
+      expect(await getBatchStatusV1(fakeClient(() => ({ status: 200, body })).client, ACCOUNT, 'B')).toEqual([]);
+    }
+  });
+
+  it('postRealtimeV1: the v1 path and record; success without a message has no batch id', async () => {
+    const ok = fakeClient(() => ({ status: 200, body: {} }));
+    expect(await postRealtimeV1(ok.client, ACCOUNT, V1)).toEqual({ status: 'success', message: '', batch_id: undefined });
+    expect(ok.specs[0]).toMatchObject({ endpoint: 'cp-realtime-v1', method: 'POST', path: `/clients/${ACCOUNT}/dynamic_call_record`, json: V1 });
+    const bulk = fakeClient(() => ({ status: 200, body: { status: 'Success', message: 'done BatchID: x-1' } }));
+    expect(await postBulkV1(bulk.client, ACCOUNT, [V1])).toEqual({ status: 'Success', message: 'done BatchID: x-1', batch_id: 'x-1' });
+    expect(bulk.specs[0]).toMatchObject({ method: 'POST', json: { call_records: [V1] } });
+  });
+
+  it('a v1 "failure" without a message says its status; one naming no field has none', async () => {
+    const bare = fakeClient(() => ({ status: 200, body: { status: 'failure', message: 'BatchID: z-9' } }));
+    const error = await rejected(postBulkV1(bare.client, ACCOUNT, [V1]));
+    expect(error).toMatchObject({ message: 'the API rejected the request: status "failure"', details: { batch_id: 'z-9' } });
+    expect(error.field).toBeUndefined();
+    const noId = fakeClient(() => ({ status: 200, body: { status: 'failure', message: 'quota exhausted' } }));
+    const plain = await rejected(postBulkV1(noId.client, ACCOUNT, [V1]));
+    expect(plain).toMatchObject({ message: 'the API rejected the request: quota exhausted' });
+    expect(plain.details).toBeUndefined();
+  });
+
+  it('a v1 4xx keeps the API\'s slug and hint, takes the field from the text, and drops the batch id from the message', async () => {
+    const { client } = fakeClient(() => ({ status: 422, body: { slug: 'invalid-input', message: 'receiver must be digits. BatchID: q-1' } }));
+    const error = await rejected(postRealtimeV1(client, ACCOUNT, V1));
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({
+      message: 'the API rejected the request (field receiver): receiver must be digits.',
+      field: 'receiver',
+      slug: 'invalid-input',
+      httpStatus: 422,
+      details: { batch_id: 'q-1' },
+    });
+    const fielded = fakeClient(() => ({ status: 400, body: { field: 'starts_at', message: 'too early' } }));
+    const named = await rejected(postRealtimeV1(fielded.client, ACCOUNT, V1));
+    expect(named).toMatchObject({ message: 'the API rejected the request (field starts_at): too early', field: 'starts_at' });
+    expect(named.details).toBeUndefined();
+  });
+
+  it('a v1 4xx with neither a field nor a batch id, and errors other than rejections, pass unchanged', async () => {
+    const plain = fakeClient(() => ({ status: 404, body: { message: 'no such client' } }));
+    const error = await rejected(postRealtimeV1(plain.client, ACCOUNT, V1));
+    expect(error.message).toBe('the API rejected the request: no such client');
+    const auth = fakeClient(() => ({ status: 401, body: { message: 'caller bad. BatchID: a-1' } }));
+    const refused = await rejected(postBulkV1(auth.client, ACCOUNT, [V1]));
+    expect(refused.message).toBe('authentication failed: caller bad. BatchID: a-1');
+    expect(refused.details).toBeUndefined();
+    const already = new ApiError('the API rejected the request: caller x BatchID: b-2', { details: { batch_id: 'b-1' } });
+    const client = { request: async () => Promise.reject(already) } as unknown as ApiClient;
+    expect(await rejected(postBulkV1(client, ACCOUNT, [V1]))).toBe(already);
+  });
+
+  it('outcomeUnknown: only a tcb error that says so', () => {
+    expect(outcomeUnknown(new ApiError('x', { details: { outcome: 'unknown' } }))).toBe(true);
+    expect(outcomeUnknown(new ApiError('x', { details: { outcome: 'accepted-without-id' } }))).toBe(false);
+    expect(outcomeUnknown(new ApiError('x'))).toBe(false);
+    expect(outcomeUnknown(Object.assign(new Error('x'), { details: { outcome: 'unknown' } }))).toBe(false);
   });
 });
 
