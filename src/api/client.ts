@@ -288,7 +288,8 @@ export class ApiClient {
     }
     // A POST answered with a 5xx other than 503 may have been processed: say so.
     if (!isIdempotent(spec.method) && failure.kind === 'status' && failure.status >= 500 && failure.status !== 503) {
-      (mapped as { details?: Record<string, unknown> }).details = { outcome: 'unknown' };
+      const withDetails = mapped as { details?: Record<string, unknown> };
+      withDetails.details = { ...withDetails.details, outcome: 'unknown' };
     }
     return mapped;
   }

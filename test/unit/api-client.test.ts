@@ -284,6 +284,13 @@ describe('retries', () => {
     expect(seen).toHaveLength(1);
   });
 
+  it('a POST answered 500 with keepErrorBody (tcb api) keeps the body beside the unknown outcome', async () => {
+    script.push(reply(500, { message: 'internal', trace: 'abc' }));
+    const { api } = client();
+    const error = await failure(api.request({ ...POST, keepErrorBody: true }));
+    expect(error.details).toEqual({ body: { message: 'internal', trace: 'abc' }, outcome: 'unknown' });
+  });
+
   it('a 429 on token creation is the token quota (exit 3) at once, never retried', async () => {
     script.push(reply(429, { message: 'rate limit exceeded' }, { 'Retry-After': '10' }));
     const { api } = client();
