@@ -417,3 +417,121 @@ describe('--verbose headers', () => {
     expect(seen[1]!.headers['content-type']).toBe('text/plain');
   });
 });
+
+describe('edges of a request', () => {
+  it('without credentials, a request that needs none still goes; a 401 it accepts comes back as is', async () => {
+    script.push(reply(401, { message: 'no' }));
+    const { api } = client({ tokens: undefined });
+    const response = await api.request({ ...GET, auth: false, acceptStatus: (s) => s === 401 });
+    expect(response).toMatchObject({ status: 401, body: { message: 'no' } });
+    expect(response.bytes).toBeUndefined();
+    expect(seen[0]!.headers.authorization).toBeUndefined();
+  });
+
+  it('a GET or PUT that keeps failing with a 5xx was not "maybe processed": no outcome in the details', async () => {
+    script.push(reply(500, {}), reply(500, {}));
+    const { api } = client({ maxRetries: 1 });
+    expect((await failure(api.request(GET))).details).toBeUndefined();
+    script.push(reply(502, {}));
+    const put = await failure(client({ maxRetries: 0 }).api.request({ ...POST, method: 'PUT' }));
+    expect(put.details).toBeUndefined();
+    script.push(reply(504, { message: 'gateway' }));
+    const patch = await failure(client({ maxRetries: 0 }).api.request({ ...POST, method: 'PATCH' }));
+    expect(patch.details).toEqual({ outcome: 'unknown' });
+  });
+
+  it('keepErrorBody with an empty error body adds nothing', async () => {
+    script.push(raw(404, ''));
+    const { api } = client();
+    const error = await failure(api.request({ ...GET, keepErrorBody: true }));
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error.message).toBe('the API rejected the request: HTTP 404');
+    expect(error.details).toBeUndefined();
+  });
+
+  it('onResponse hears the status text and headers', async () => {
+    script.push((_req, res) => {
+      res.writeHead(200, 'All Good', { 'X-Thing': 'yes' });
+      res.end('{}');
+    });
+    const { api } = client();
+    const heard: Array<{ statusText: string; thing: string | null }> = [];
+    await api.request({ ...GET, onResponse: (r) => heard.push({ statusText: r.statusText, thing: r.headers.get('x-thing') }) });
+    expect(heard).toEqual([{ statusText: 'All Good', thing: 'yes' }]);
+  });
+
+  it('the Retry-After cap message names the cap in seconds and when to come back', async () => {
+    script.push(reply(503, {}, { 'Retry-After': '90' }));
+    const log: string[] = [];
+    const api = new ApiClient({
+      baseUrl: base,
+      timeoutMs: 5000,
+      logger: { debug: (m) => log.push(m) },
+      tokens: new Tokens(),
+      retryPolicy: { ...DEFAULT_RETRY_POLICY, maxRetryAfterMs: 30_400 },
+      clock: fakeClock(),
+    });
+    const before = Date.now();
+    const error = await failure(api.request(GET));
+    expect(error.message).toBe('the API asked to wait 90 s before retrying, longer than tcb waits (30 s)');
+    expect(error.httpStatus).toBe(503);
+    const when = Date.parse((error.hint as string).replace('try again after ', ''));
+    expect(when).toBeGreaterThanOrEqual(before + 90_000);
+    expect(when).toBeLessThanOrEqual(Date.now() + 90_000);
+  });
+
+  it('a failure with no socket code is named by its cause', async () => {
+    // Port 1 is on fetch's list of bad ports: refused before any connection is tried.
+    const log: string[] = [];
+    const bad = new ApiClient({
+      baseUrl: 'http://127.0.0.1:1',
+      timeoutMs: 5000,
+      logger: { debug: (m) => log.push(m) },
+      tokens: new Tokens(),
+      retryPolicy: { ...DEFAULT_RETRY_POLICY, maxRetries: 0 },
+      clock: fakeClock(),
+    });
+    const error = await failure(bad.request(GET));
+    expect(error).toBeInstanceOf(TransientError);
+    expect(error).toMatchObject({ message: 'request to http://127.0.0.1:1 failed (bad port)', code: 'network_error', hint: 'check the base URL and the network' });
+    expect(log.filter((l) => l.startsWith('←'))).toEqual(['← network error GET /clients/acc/labels 0ms']);
+  });
+
+  it('exposes the registry it was given', () => {
+    const limits = new RateLimiterRegistry({});
+    expect(client({ limits }).api.rateLimiters).toBe(limits);
+    expect(client().api.rateLimiters).toBeUndefined();
+  });
+});
+
+describe('the rate limiter, as the client uses it', () => {
+  it('spaces the requests of one token; a 429 pauses for its Retry-After only', async () => {
+    const clock = fakeClock();
+    const limits = new RateLimiterRegistry({ 'cp-batch-v2': { limit: 60, windowMs: 60_000 } }, clock);
+    script.push(reply(200, {}), reply(429, {}, { 'Retry-After': '0' }), reply(200, {}));
+    const api = new ApiClient({ baseUrl: base, timeoutMs: 5000, logger: { debug: () => {} }, tokens: new Tokens(), rateLimiters: limits, clock, random: () => 0 });
+    await api.request(POST);
+    expect(clock.sleeps).toEqual([]);
+    await api.request(POST);
+    // The second request waits its slot (1010 ms); after its 429 the retry waits Retry-After (0),
+    // then the next slot, already booked 1010 ms on (the slower spacing applies after it).
+    expect(clock.sleeps).toEqual([1010, 0, 1010]);
+    expect(limits.get('cp-batch-v2', 'token-one-1234')!.currentIntervalMs).toBeCloseTo(1262.5 * 0.98, 9);
+  });
+
+  it('a renewed token gets a limiter of its own; an accepted error status is no success', async () => {
+    const clock = fakeClock();
+    const limits = new RateLimiterRegistry({ 'labels-get': { limit: 60, windowMs: 60_000 } }, clock);
+    script.push(reply(429, {}, { 'Retry-After': '0' }), reply(404, {}));
+    const api = new ApiClient({ baseUrl: base, timeoutMs: 5000, logger: { debug: () => {} }, tokens: new Tokens(), rateLimiters: limits, clock, random: () => 0 });
+    await api.request({ ...GET, acceptStatus: (s) => s === 404 });
+    expect(limits.get('labels-get', 'token-one-1234')!.currentIntervalMs).toBe(1262.5);
+
+    script.push(reply(401, {}), reply(200, {}));
+    clock.sleeps.length = 0;
+    await api.request(GET);
+    // The first attempt waits for token one's slowed slot; the renewed token's first slot is free.
+    expect(clock.sleeps).toEqual([1262.5]);
+    expect(limits.get('labels-get', 'token-two-5678')!.currentIntervalMs).toBe(1010);
+  });
+});
