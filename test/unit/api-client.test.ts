@@ -8,6 +8,7 @@ import { ApiClient, VENDOR_ACCEPT, buildUrl, type RequestSpec, type TokenSource 
 import { RateLimiterRegistry, type Clock } from '../../src/api/rate-limiter.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/api/retry.js';
 import { ApiError, AuthError, TransientError, UsageError } from '../../src/errors.js';
+import { redactor } from '../../src/output/redact.js';
 
 interface Seen {
   method: string;
@@ -495,6 +496,14 @@ describe('edges of a request', () => {
     expect(error).toBeInstanceOf(TransientError);
     expect(error).toMatchObject({ message: 'request to http://127.0.0.1:1 failed (bad port)', code: 'network_error', hint: 'check the base URL and the network' });
     expect(log.filter((l) => l.startsWith('←'))).toEqual(['← network error GET /clients/acc/labels 0ms']);
+  });
+
+  it('a token it sends is a secret from then on: stderr never shows it, even outside a header', async () => {
+    script.push(reply(200, []));
+    const tokens = new Tokens();
+    tokens.issued = ['tok-3f9a-unseen-before', 'unused'];
+    await client({ tokens }).api.request(GET);
+    expect(redactor.redact('echo: tok-3f9a-unseen-before.')).toBe('echo: [REDACTED].');
   });
 
   it('exposes the registry it was given', () => {
