@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   describeDownloadUrl,
   downloadStreamError,
@@ -582,5 +582,50 @@ describe('openDownload, hop by hop', () => {
     during.abort(new Error('stopped during'));
     await expect(pending).rejects.toThrow('stopped during');
     expect(calls).toBe(2);
+  });
+});
+
+describe('the idle clock of a download body', () => {
+  const options = {
+    apiBaseUrl: 'https://api.example.test',
+    token: async () => 'never-sent-here',
+    idleTimeoutMs: 1000,
+    logger: quietLogger,
+    retryPolicy: fastRetries,
+  };
+  /** Lets the pipeline carry what was enqueued through to the reader. */
+  const settle = async () => {
+    for (let i = 0; i < 5; i += 1) await new Promise((resolve) => setImmediate(resolve));
+  };
+
+  it('each chunk restarts it: a slow but steady body is read whole', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      let source!: ReadableStreamDefaultController<Uint8Array>;
+      // Like fetch: the body errors with the signal's reason when the request is aborted.
+      const steady: typeof fetch = async (_url, init) => {
+        const body = new ReadableStream<Uint8Array>({ start: (controller) => void (source = controller) });
+        init!.signal!.addEventListener('abort', () => source.error(init!.signal!.reason));
+        return new Response(body, { status: 200, headers: { 'Content-Type': 'text/csv' } });
+      };
+      const download = await openDownload(new URL('https://files.example.test/f.csv'), { ...options, fetch: steady });
+      const text = readAll(download.body);
+      for (const part of ['a,', 'b,', 'c\n']) {
+        vi.advanceTimersByTime(900);
+        source.enqueue(new TextEncoder().encode(part));
+        await settle();
+      }
+      vi.advanceTimersByTime(900);
+      source.close();
+      expect(await text).toBe('a,b,c\n');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('an answer without a body is an empty download', async () => {
+    const empty: typeof fetch = async () => new Response(null, { status: 200 });
+    const download = await openDownload(new URL('https://files.example.test/f.csv'), { ...options, fetch: empty });
+    expect(await readAll(download.body)).toBe('');
   });
 });
