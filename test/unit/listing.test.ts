@@ -23,10 +23,16 @@ describe('walkPages', () => {
 
   it('without a count, stops at a short or empty page', async () => {
     const data = [1, 2, 3, 4, 5];
+    const calls: number[] = [];
     const pages = await collect(
-      walkPages(async (page): Promise<Page<number>> => ({ items: data.slice((page - 1) * 2, page * 2), page }), 1, 2),
+      walkPages(async (page): Promise<Page<number>> => {
+        calls.push(page);
+        return { items: data.slice((page - 1) * 2, page * 2), page };
+      }, 1, 2),
     );
     expect(pages).toEqual([[1, 2], [3, 4], [5]]);
+    // The short page is the last: no request for a page after it.
+    expect(calls).toEqual([1, 2, 3]);
   });
 
   it('stops when a server ignores `page` and repeats itself', async () => {

@@ -154,7 +154,9 @@ describe('--rate-limit spellings', () => {
     ['1000/hour', 1000, 3_600_000],
     ['1000/HOURS', 1000, 3_600_000],
     ['2.5/s', 2.5, 1000],
+    ['2.25/s', 2.25, 1000],
     ['10/0.5s', 10, 500],
+    ['10/0.25s', 10, 250],
     [' 60 ', 60, 60_000],
   ])('%j → %d per %d ms', (input, limit, windowMs) => {
     expect(parseRateLimit(input)).toEqual({ limit, windowMs });
@@ -248,5 +250,23 @@ describe('RateLimiter spacing', () => {
     expect(registry.get('cp-bulk-v1', 't1')!.rate).toEqual({ limit: 5, windowMs: 1000 });
     registry.setLimit('raw', { limit: 1, windowMs: 1000 });
     expect(registry.get('raw', 't1')!.rate.limit).toBe(1);
+  });
+});
+
+describe('RateLimiter waking early', () => {
+  it('a caller whose slot is the end of the pause keeps it when its timer fires a little early', async () => {
+    let now = 0;
+    const clock: Clock = {
+      now: () => now,
+      sleep: async (ms) => {
+        now += ms > 1 ? ms - 1 : ms;
+      },
+    };
+    const limiter = new RateLimiter({ limit: 10, windowMs: 1000 }, clock, 0);
+    limiter.penalize(1000);
+    // Its slot is 1000 ms; the timer wakes it at 999, still in the pause: it waits the last
+    // millisecond for the same slot instead of queueing behind the next one (1125 ms).
+    await limiter.acquire();
+    expect(now).toBe(1000);
   });
 });
