@@ -116,10 +116,7 @@ export function readStatusInfo(body: unknown): StatusInfo | undefined {
   const wrapped = asRecord(record.status_info) ?? asRecord(record.statusInfo);
   const source = wrapped ?? (typeof record.status === 'string' ? record : undefined);
   if (!source || typeof source.status !== 'string') return undefined;
-  const info: StatusInfo = { ...source, status: source.status };
-  if (typeof source.message === 'string') info.message = source.message;
-  if (typeof source.field === 'string') info.field = source.field;
-  return info;
+  return { ...source, status: source.status };
 }
 
 const SUCCESS_WORDS = new Set(['success', 'succeeded', 'ok']);

@@ -76,8 +76,8 @@ export class RateLimiter {
     this.intervalMs = Math.min(this.intervalMs * 1.25, this.baseIntervalMs * 8);
     const now = this.clock.now();
     const until = now + (retryAfterMs ?? this.intervalMs);
+    // reserve() never hands out a slot before pausedUntil, so nextSlot need not move.
     this.pausedUntil = Math.max(this.pausedUntil, until);
-    this.nextSlot = Math.max(this.nextSlot, this.pausedUntil);
   }
 
   /** Successes let the rate creep back towards the configured one. */
