@@ -292,6 +292,14 @@ describe('retries', () => {
     expect(error.details).toEqual({ body: { message: 'internal', trace: 'abc' }, outcome: 'unknown' });
   });
 
+  it('a 503 on token creation is retried like any other', async () => {
+    script.push(reply(503, {}, { 'Retry-After': '0' }), reply(200, { token: 't' }));
+    const { api } = client();
+    const response = await api.request({ endpoint: 'token-create', method: 'POST', path: '/clients/acc/token', auth: false });
+    expect(response.body).toEqual({ token: 't' });
+    expect(seen).toHaveLength(2);
+  });
+
   it('a 429 on token creation is the token quota (exit 3) at once, never retried', async () => {
     script.push(reply(429, { message: 'rate limit exceeded' }, { 'Retry-After': '10' }));
     const { api } = client();

@@ -238,6 +238,35 @@ describe('api/call-reasons, answer by answer', () => {
     expect(named.details).toBeUndefined();
   });
 
+  it('only a batch id at the end of a v1 message is dropped, with the spacing around it', async () => {
+    const spaced = fakeClient(() => ({ status: 200, body: { status: 'failure', message: 'ends_at cannot be older than current time.  batchid:d30\n' } }));
+    expect(await rejected(postBulkV1(spaced.client, ACCOUNT, [V1]))).toMatchObject({
+      message: 'the API rejected the request (field ends_at): ends_at cannot be older than current time.',
+      details: { batch_id: 'd30' },
+    });
+    const inside = fakeClient(() => ({ status: 200, body: { status: 'failure', message: 'BatchID: b-7 was already used' } }));
+    expect(await rejected(postBulkV1(inside.client, ACCOUNT, [V1]))).toMatchObject({
+      message: 'the API rejected the request: BatchID: b-7 was already used',
+      details: { batch_id: 'b-7' },
+    });
+    const fourxx = fakeClient(() => ({ status: 400, body: { message: 'caller is not a number  BatchID:c-3 \n' } }));
+    expect(await rejected(postRealtimeV1(fourxx.client, ACCOUNT, V1))).toMatchObject({
+      message: 'the API rejected the request (field caller): caller is not a number',
+      details: { batch_id: 'c-3' },
+    });
+  });
+
+  it('a v1 4xx without a batch id still names the field its text starts with', async () => {
+    const { client } = fakeClient(() => ({ status: 400, body: { message: 'call_records[2].starts_at must be in the future' } }));
+    const error = await rejected(postBulkV1(client, ACCOUNT, [V1]));
+    expect(error).toMatchObject({
+      message: 'the API rejected the request (field call_records[2].starts_at): call_records[2].starts_at must be in the future',
+      field: 'call_records[2].starts_at',
+      httpStatus: 400,
+    });
+    expect(error.details).toBeUndefined();
+  });
+
   it('a v1 4xx with neither a field nor a batch id, and errors other than rejections, pass unchanged', async () => {
     const plain = fakeClient(() => ({ status: 404, body: { message: 'no such client' } }));
     const error = await rejected(postRealtimeV1(plain.client, ACCOUNT, V1));
