@@ -242,6 +242,14 @@ describe('retries', () => {
     expect(clock.sleeps[1]).toBeLessThanOrEqual(3000);
   });
 
+  it('retries that run out while the server names short waits end with its own error', async () => {
+    script.push(reply(503, { message: 'maintenance' }, { 'Retry-After': '1' }), reply(503, { message: 'maintenance' }, { 'Retry-After': '1' }));
+    const { api, clock } = client({ maxRetries: 1 });
+    const error = await failure(api.request(GET));
+    expect(error).toMatchObject({ message: 'the API is unavailable (HTTP 503): maintenance', code: 'server_error' });
+    expect(clock.sleeps).toEqual([1000]);
+  });
+
   it('a Retry-After beyond the cap fails at once (exit 5) naming the wait and when to try again', async () => {
     script.push(reply(429, { message: 'slow down' }, { 'Retry-After': '3600' }));
     const { api, clock } = client();
@@ -364,10 +372,24 @@ describe('network failures', () => {
     expect(seen).toHaveLength(1);
   });
 
-  it('a dropped GET is retried', async () => {
+  it('a dropped GET is retried, and the retry is logged', async () => {
     script.push(hangUp, reply(200, ['ok']));
-    const { api } = client();
+    const { api, log } = client();
     expect((await api.request(GET)).body).toEqual(['ok']);
+    expect(log.filter((l) => l.startsWith('  retrying'))).toEqual(['  retrying in 250ms (attempt 2 of 5)']);
+  });
+
+  it('an abort without a reason (Ctrl-C) is passed on as the AbortError, not retried as a network failure', async () => {
+    script.push(() => {});
+    const controller = new AbortController();
+    const { api } = client();
+    const pending = failure(api.request({ ...GET, signal: controller.signal }));
+    while (seen.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    controller.abort();
+    const error = await pending;
+    expect(error.name).toBe('AbortError');
+    expect(error).not.toBeInstanceOf(TransientError);
+    expect(seen).toHaveLength(1);
   });
 
   it('a timeout: a GET is retried, a POST is not (outcome unknown); the message names the limit', async () => {
@@ -414,6 +436,20 @@ describe('--verbose headers', () => {
       [503, 0],
       [200, 1],
     ]);
+  });
+
+  it('a GET carries no Content-Type', async () => {
+    script.push(reply(200, {}));
+    await client().api.request(GET);
+    expect(seen[0]!.headers['content-type']).toBeUndefined();
+  });
+
+  it("a caller's own Authorization header without a scheme is masked whole in the log", async () => {
+    script.push(reply(200, {}));
+    const { api, log } = client();
+    await api.request({ ...GET, auth: false, headers: { Authorization: 'raw-secret-value' }, logHeaders: true });
+    expect(seen[0]!.headers.authorization).toBe('raw-secret-value');
+    expect(log).toContain('  > authorization: [REDACTED]');
   });
 
   it('a body sent as is gets application/json unless the caller names a type', async () => {

@@ -67,6 +67,7 @@ describe('download origin rules', () => {
     expect(isSameOrigin(new URL('http://127.0.0.1:8788/downloads/x'), api)).toBe(false);
     expect(isSameOrigin(new URL('https://127.0.0.1:8787/downloads/x'), api)).toBe(false);
     expect(isSameOrigin(new URL('http://localhost:8787/downloads/x'), api)).toBe(false);
+    expect(isSameOrigin(new URL('http://localhost:8787/downloads/x'), 'not a base url')).toBe(false);
   });
 
   it('never logs the query string of a link (it may be a signature)', () => {
@@ -227,6 +228,10 @@ describe('interpretLogAnswer, case by case', () => {
     expect(interpretLogAnswer('https://files.example.com/a b.csv')).toEqual({ kind: 'csv', text: 'https://files.example.com/a b.csv' });
   });
 
+  it('only a leading byte-order mark is dropped: one inside the data stays', () => {
+    expect(interpretLogAnswer('a,b\n\uFEFF1,2\n')).toEqual({ kind: 'csv', text: 'a,b\n\uFEFF1,2\n' });
+  });
+
   it('a one-line "nothing found" text is empty; a CSV that mentions it is data', () => {
     expect(interpretLogAnswer('  No records found\n')).toEqual({ kind: 'empty', message: 'No records found' });
     expect(interpretLogAnswer('note\nNo records found\n')).toEqual({ kind: 'csv', text: 'note\nNo records found\n' });
@@ -250,12 +255,14 @@ describe('interpretLogAnswer, case by case', () => {
       });
     }
     expect(interpretLogAnswer('<b>,c\n1,2\n')).toEqual({ kind: 'csv', text: '<b>,c\n1,2\n' });
+    expect(interpretLogAnswer('page,note\n1,<html> seen\n')).toEqual({ kind: 'csv', text: 'page,note\n1,<html> seen\n' });
   });
 
   it('JSON records: an array of objects (even empty), at the top or under data; an array of other things is refused', () => {
     expect(interpretLogAnswer([])).toEqual({ kind: 'records', records: [] });
     expect(interpretLogAnswer({ data: [] })).toEqual({ kind: 'records', records: [] });
     expect(() => interpretLogAnswer([{ a: 1 }, 2])).toThrow(ApiError);
+    expect(() => interpretLogAnswer([{ a: 1 }, null])).toThrow(ApiError);
     expect(() => interpretLogAnswer({ data: [['a']] })).toThrow(ApiError);
   });
 
@@ -441,6 +448,34 @@ describe('openDownload, hop by hop', () => {
     expect(log.join('\n')).not.toContain('secret');
   });
 
+  it('only a 3xx with a Location is followed', async () => {
+    storage.seen = [];
+    storage.handle = (path, res) => {
+      if (path === '/multiple') res.writeHead(300, { Location: '/chosen' }).end();
+      else if (path === '/chosen') res.writeHead(200, { Location: '/ignored' }).end('body');
+      else res.writeHead(400, { Location: '/ignored' }).end('{"message":"bad link"}');
+    };
+    const download = await openDownload(new URL(`${storage.url}/multiple`), options());
+    expect(await readAll(download.body)).toBe('body');
+    expect(download.url.pathname).toBe('/chosen');
+    const error = await refusal(openDownload(new URL(`${storage.url}/bad`), options()));
+    expect(error).toMatchObject({ message: `the log download was refused (HTTP 400) at ${storage.url}/bad: bad link`, httpStatus: 400 });
+    expect(storage.seen.map((s) => s.path)).toEqual(['/multiple', '/chosen', '/bad']);
+  });
+
+  it('the --verbose lines time each hop', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      storage.handle = (_p, res) => res.end('x');
+      const log: string[] = [];
+      await readAll((await openDownload(new URL(`${storage.url}/f.csv`), options(log))).body);
+      // The clock stands still, so the hop took 0 ms.
+      expect(log.filter((l) => l.startsWith('←'))).toEqual([`← 200 GET ${storage.url}/f.csv 0ms`]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('gives up after five redirects (or the number asked for)', async () => {
     storage.seen = [];
     storage.handle = (_p, res) => res.writeHead(302, { Location: '/again' }).end();
@@ -525,6 +560,27 @@ describe('openDownload, hop by hop', () => {
     storage.handle = (_p, res) => res.writeHead(429, { 'Retry-After': '30' }).end();
     const error = await refusal(openDownload(new URL(`${storage.url}/f.csv`), options()));
     expect(error).toMatchObject({ message: `the log download failed (HTTP 429) at ${storage.url}/f.csv`, httpStatus: 429 });
+    expect(storage.seen).toHaveLength(1);
+  });
+
+  it('a lasting 408 is transient too', async () => {
+    storage.handle = (_p, res) => res.writeHead(408).end();
+    const error = await refusal(openDownload(new URL(`${storage.url}/f.csv`), { ...options(), retryPolicy: { ...fastRetries, maxRetries: 0 } }));
+    expect(error).toBeInstanceOf(TransientError);
+    expect(error).toMatchObject({ message: `the log download failed (HTTP 408) at ${storage.url}/f.csv`, code: 'download_failed' });
+  });
+
+  it("the caller's abort also ends the wait between attempts", async () => {
+    storage.seen = [];
+    storage.handle = (_p, res) => res.writeHead(503).end();
+    const controller = new AbortController();
+    const slowRetries = { maxRetries: 1, baseDelayMs: 600_000, maxDelayMs: 600_000, maxRetryAfterMs: 1000 };
+    // Interrupted just as the ten-minute wait begins (the line is logged right before it).
+    const logger = { debug: (m: string) => void (m.startsWith('  retrying') && controller.abort(new Error('interrupted'))) };
+    const error = await refusal(
+      openDownload(new URL(`${storage.url}/f.csv`), { ...options(), logger, retryPolicy: slowRetries, signal: controller.signal }),
+    );
+    expect(error.name).toBe('AbortError');
     expect(storage.seen).toHaveLength(1);
   });
 
