@@ -2,7 +2,7 @@
 // port 0, what goes on the wire, what comes back, and how each failure is worded.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { deliverWebhook } from '../../src/api/webhook-sender.js';
 import { TransientError, UsageError } from '../../src/errors.js';
 
@@ -110,6 +110,26 @@ describe('deliverWebhook', () => {
       hint: 'is the listener running and reachable from here? (tcb webhook listen --port N)',
       exitCode: 5,
     });
+  });
+
+  it('the latency is the time to the whole answer, in tenths of a millisecond', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+    try {
+      answer = (res) => {
+        vi.advanceTimersByTime(12.34);
+        res.end('ok');
+      };
+      expect((await deliverWebhook({ url: `${base}/hook`, event: EVENT, timeoutMs: 5000 })).latencyMs).toBe(12.3);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('an https receiver is accepted (here it is not listening: a network failure, not a usage error)', async () => {
+    const error = await failure(deliverWebhook({ url: 'https://127.0.0.1:1/hook', event: EVENT, timeoutMs: 5000 }));
+    expect(error).toBeInstanceOf(TransientError);
+    // Port 1 is on fetch's list of bad ports: the reason comes from the cause's message.
+    expect(error).toMatchObject({ message: 'the receiver at https://127.0.0.1:1/hook could not be reached: bad port', code: 'network_error' });
   });
 
   it('a receiver that never answers: a timeout naming the limit', async () => {
