@@ -330,6 +330,15 @@ describe('the rate limiter', () => {
     expect(limiter.currentIntervalMs).toBeCloseTo(1010 * 1.25 * 0.98, 6);
   });
 
+  it('only a 429 slows the endpoint down: a 503 does not', async () => {
+    const limits = new RateLimiterRegistry({ 'cp-batch-v2': { limit: 60, windowMs: 60_000 } });
+    script.push(reply(503, {}, { 'Retry-After': '0' }), reply(200, {}));
+    const { api, log } = client({ limits });
+    await api.request(POST);
+    expect(limits.get('cp-batch-v2', 'token-one-1234')!.currentIntervalMs).toBeCloseTo(1010, 9);
+    expect(log.some((l) => l.includes('slowing'))).toBe(false);
+  });
+
   it('endpoints without a limit, and requests without a token, use no limiter', async () => {
     const limits = new RateLimiterRegistry({ 'cp-batch-v2': { limit: 60, windowMs: 60_000 } });
     script.push(reply(429, {}, { 'Retry-After': '0' }), reply(200, {}));

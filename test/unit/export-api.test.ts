@@ -211,7 +211,7 @@ describe('openDownload', () => {
     );
     const mapped = downloadStreamError(error);
     expect(mapped).toBeInstanceOf(TransientError);
-    expect(mapped).toMatchObject({ code: 'timeout', message: 'the log download stalled (no data for 0 s)' });
+    expect(mapped).toMatchObject({ code: 'timeout', message: 'the log download stalled (no data for 0 s)', hint: 'raise --timeout or run the export again' });
   });
 });
 
@@ -357,6 +357,8 @@ describe('requesting the logs', () => {
     const refused = requestFeedbackLogs(survey.client, 'acc', { surveyId: 's', fromDate: 1 });
     await expect(refused).rejects.toBeInstanceOf(ApiError);
     await expect(refused).rejects.toThrow('the API rejected the request: survey not found');
+    const prefixed = answering(() => ({ status: 404, body: { message: 'Error:No records found' } }));
+    expect(await requestCmbLogs(prefixed.client, 'acc', { from: 1, to: 2 })).toEqual({ kind: 'empty', message: 'No records found' });
     const down = answering(() => ({ status: 503, body: { message: 'No CMB found for client Id' } }));
     expect(await requestCmbLogs(down.client, 'acc', { from: 1, to: 2 })).toEqual({ kind: 'empty', message: 'No CMB found for client Id' });
   });
@@ -561,6 +563,40 @@ describe('openDownload, hop by hop', () => {
     const error = await refusal(openDownload(new URL(`${storage.url}/f.csv`), options()));
     expect(error).toMatchObject({ message: `the log download failed (HTTP 429) at ${storage.url}/f.csv`, httpStatus: 429 });
     expect(storage.seen).toHaveLength(1);
+  });
+
+  it('a lasting 5xx from the API itself is transient, not a refusal of access', async () => {
+    api.handle = (_p, res) => res.writeHead(503).end();
+    const error = await refusal(openDownload(new URL(`${api.url}/f.csv`), { ...options(), retryPolicy: { ...fastRetries, maxRetries: 0 } }));
+    expect(error).toBeInstanceOf(TransientError);
+    expect(error).toMatchObject({ message: `the log download failed (HTTP 503) at ${api.url}/f.csv`, code: 'download_failed' });
+  });
+
+  it('an error answer whose body breaks off is still mapped by its status', async () => {
+    // As fetch does when the connection drops mid-body: the headers came, reading the body fails.
+    const broken: typeof fetch = async () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode('{"message":"gone'));
+            controller.error(new TypeError('terminated'));
+          },
+        }),
+        { status: 404 },
+      );
+    const error = await refusal(openDownload(new URL('https://files.example.test/f.csv'), { ...options(), fetch: broken }));
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error.message).toBe('the log download was refused (HTTP 404) at https://files.example.test/f.csv');
+  });
+
+  it('a stalled answer is retried like any GET', async () => {
+    storage.seen = [];
+    storage.handle = (_p, res) => {
+      if (storage.seen.length > 1) res.end('second time');
+    };
+    const download = await openDownload(new URL(`${storage.url}/f.csv`), { ...options(), idleTimeoutMs: 50 });
+    expect(await readAll(download.body)).toBe('second time');
+    expect(storage.seen).toHaveLength(2);
   });
 
   it('a lasting 408 is transient too', async () => {

@@ -256,6 +256,15 @@ describe('api/call-reasons, answer by answer', () => {
     });
   });
 
+  it('a v1 4xx keeps a batch id that is not at the end of its message', async () => {
+    const { client } = fakeClient(() => ({ status: 409, body: { message: 'BatchID: b-7 was already used' } }));
+    expect(await rejected(postBulkV1(client, ACCOUNT, [V1]))).toMatchObject({
+      message: 'the API rejected the request: BatchID: b-7 was already used',
+      details: { batch_id: 'b-7' },
+      httpStatus: 409,
+    });
+  });
+
   it('a v1 4xx without a batch id still names the field its text starts with', async () => {
     const { client } = fakeClient(() => ({ status: 400, body: { message: 'call_records[2].starts_at must be in the future' } }));
     const error = await rejected(postBulkV1(client, ACCOUNT, [V1]));
