@@ -115,6 +115,7 @@ describe('deliverWebhook', () => {
   it('the latency is the time to the whole answer, in tenths of a millisecond', async () => {
     vi.useFakeTimers({ toFake: ['performance'] });
     try {
+      vi.advanceTimersByTime(1000);
       answer = (res) => {
         vi.advanceTimersByTime(12.34);
         res.end('ok');
