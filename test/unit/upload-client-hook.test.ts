@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
 
 /** The one core change the upload needs: RequestSpec.onSend, called before each attempt goes out. */
@@ -48,26 +48,5 @@ describe('RequestSpec.onSend', () => {
     });
     await expect(request).rejects.toBe(stop);
     expect(hits()).toBe(1);
-  });
-});
-
-describe('RequestSpec.onSend in a fresh process', () => {
-  it("throwing on the process's very first request (before the HTTP stack has loaded) passes on the same error", async () => {
-    vi.resetModules();
-    const fresh = await import('../../src/api/client.js');
-    const { url, hits } = await serve([200]);
-    const stop = new Error('journal not writable');
-    const request = new fresh.ApiClient({ baseUrl: url, timeoutMs: 5000, logger: { debug: () => {} } }).request({
-      endpoint: 'x',
-      method: 'POST',
-      path: '/p',
-      json: {},
-      auth: false,
-      onSend: () => {
-        throw stop;
-      },
-    });
-    await expect(request).rejects.toBe(stop);
-    expect(hits()).toBe(0);
   });
 });
