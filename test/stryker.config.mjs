@@ -5,6 +5,8 @@
 //   npm run mutate                                   the whole scope
 //   npm run mutate -- --mutate src/auth/files.ts     one file (or a glob, or file.ts:10-40)
 //   npm run mutate -- --concurrency 1                on a busy machine
+//   npm run mutate -- --incremental                  redo only mutants whose code or tests changed
+//                                                    (quick loops; --force for a figure to report)
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

@@ -17,6 +17,8 @@ export const MUTATION_TESTS = [
   'export-api',
   'export-csv-records',
   'export-pipeline',
+  'http-fetch',
+  'http-fetch-edges',
   'journal',
   'json-text',
   'listing',
