@@ -210,3 +210,96 @@ describe('httpFetch', () => {
     await expect(httpFetch('ftp://127.0.0.1/file')).rejects.toBeInstanceOf(TypeError);
   });
 });
+
+describe('httpFetch: the requests it sends', () => {
+  it("sends undici's default headers when the caller gives none, and the caller's own when it does", async () => {
+    const { url, seen } = await serve((_req, res) => res.end('ok'));
+    await (await httpFetch(`${url}/a`)).text();
+    expect(seen[0]!.headers).toMatchObject({
+      accept: '*/*',
+      'accept-language': '*',
+      'sec-fetch-mode': 'cors',
+      'user-agent': 'node',
+      'accept-encoding': 'gzip, deflate',
+    });
+    await (await httpFetch(`${url}/b`, { headers: { Accept: 'application/json', 'User-Agent': 'tcb' } })).text();
+    expect(seen[1]!.headers).toMatchObject({ accept: 'application/json', 'user-agent': 'tcb', 'accept-language': '*' });
+  });
+
+  it('sends string, Uint8Array and ArrayBuffer bodies with their length; refuses any other body before sending', async () => {
+    const { url, seen } = await serve((_req, res) => res.end('ok'));
+    const bytes = new TextEncoder().encode('xxhello');
+    for (const body of ['héllo', bytes.subarray(2), new TextEncoder().encode('hello').buffer]) {
+      await (await httpFetch(url, { method: 'PUT', body })).text();
+    }
+    expect(seen.map((s) => [s.body, s.headers['content-length']])).toEqual([
+      ['héllo', '6'],
+      ['hello', '5'],
+      ['hello', '5'],
+    ]);
+    const error = await Promise.resolve()
+      .then(() => httpFetch(url, { method: 'PUT', body: new ReadableStream() }))
+      .catch((e: unknown) => e);
+    expect(error).toEqual(new TypeError('httpFetch: a body must be a string, a Uint8Array or an ArrayBuffer'));
+    expect(seen).toHaveLength(3);
+  });
+
+  it("303 turns any method but HEAD into a GET without body; 301 and 302 only a POST; content headers go with the body", async () => {
+    const { url, seen } = await serve((req, res) => {
+      const status = Number(req.url!.slice(1, 4));
+      if (status >= 300) return res.writeHead(status, { Location: '/target' }).end();
+      res.end();
+    });
+    const headers = { 'content-type': 'text/plain', 'content-language': 'en' };
+    await httpFetch(`${url}/303`, { method: 'PUT', body: 'payload', headers });
+    await httpFetch(`${url}/303`, { method: 'HEAD' });
+    await httpFetch(`${url}/301`, { method: 'POST', body: 'payload', headers });
+    await httpFetch(`${url}/301`, { method: 'PUT', body: 'payload', headers });
+    const targets = seen.filter((s) => s.url === '/target');
+    expect(targets.map((s) => [s.method, s.body, s.headers['content-type'] ?? null, s.headers['content-language'] ?? null])).toEqual([
+      ['GET', '', null, null],
+      ['HEAD', '', null, null],
+      ['GET', '', null, null],
+      ['PUT', 'payload', 'text/plain', 'en'],
+    ]);
+  });
+
+  it('a redirect to another origin carries no Cookie and no Proxy-Authorization either', async () => {
+    const other = await serve((_req, res) => res.end('other'));
+    const { url } = await serve((_req, res) => res.writeHead(307, { Location: `${other.url}/x` }).end());
+    const headers = { Cookie: 'session=1', 'Proxy-Authorization': 'Basic abc', 'X-Kept': 'yes' };
+    await (await httpFetch(`${url}/away`, { headers })).text();
+    expect(other.seen[0]!.headers.cookie).toBeUndefined();
+    expect(other.seen[0]!.headers['proxy-authorization']).toBeUndefined();
+    expect(other.seen[0]!.headers['x-kept']).toBe('yes');
+  });
+
+  it("follows 20 redirects and fails on the 21st; redirect: 'error' fails on the first", async () => {
+    const { url } = await serve((req, res) => {
+      const left = Number(req.url!.slice(1));
+      if (left > 0) return res.writeHead(302, { Location: `/${left - 1}` }).end();
+      res.end('arrived');
+    });
+    expect(await (await httpFetch(`${url}/20`)).text()).toBe('arrived');
+    const tooMany = await httpFetch(`${url}/21`).catch((e: unknown) => e);
+    expect(tooMany).toEqual(new TypeError('fetch failed'));
+    expect(((tooMany as TypeError).cause as Error).message).toBe('redirect count exceeded');
+    const refused = await httpFetch(`${url}/1`, { redirect: 'error' }).catch((e: unknown) => e);
+    expect(((refused as TypeError).cause as Error).message).toBe('unexpected redirect to /0');
+  });
+
+  it('a status outside 200–599 is a network failure naming it', async () => {
+    const { url } = await serve((_req, res) => res.writeHead(600).end());
+    const error = await httpFetch(url).catch((e: unknown) => e);
+    expect(error).toEqual(new TypeError('fetch failed'));
+    expect(((error as TypeError).cause as Error).message).toBe('invalid HTTP status 600');
+  });
+
+  it('an idle timeout names its length in seconds', async () => {
+    const { url } = await serve(() => {});
+    const error = await createHttpFetch({ idleTimeoutMs: 50 })(url).catch((e: unknown) => e);
+    expect(((error as TypeError).cause as Error).message).toBe('no data for 0.05 s');
+    expect(networkCode(error)).toBe('UND_ERR_HEADERS_TIMEOUT');
+  });
+});
+
